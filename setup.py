@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+
+def readme():
+    with open('README.md', encoding='utf-8') as f:
+        return f.read()
+
+
+setup(
+    name='shufflenet-det',
+    version='0.1.0',
+    description='ShuffleNet V2 and Light-Head R-CNN for MMDetection 3.x: '
+    'the detection experiment (Table 7) of the ShuffleNet V2 paper',
+    long_description=readme(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(exclude=('configs', 'tools', 'tests')),
+    python_requires='>=3.8',
+    # mmcv must be built with its ops: tools/install_mmcv.sh does it (README).
+    install_requires=[
+        'torch',
+        'torchvision',
+        'mmengine>=0.10,<1',
+        'mmcv>=2.0.0rc4,<2.2.0',
+        'mmdet>=3.3.0,<3.4.0',
+        'pycocotools',
+    ],
+    extras_require={'tests': ['pytest']},
+    license='Apache License 2.0',
+    zip_safe=False,
+)

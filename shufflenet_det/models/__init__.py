@@ -1,0 +1,1 @@
+from . import backbones, detectors, layers, roi_heads  # noqa: F401

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Build mmcv from source with its compiled ops (RoIAlign, NMS, ...) for the torch
+# installed in the current Python environment, and install it.
+#
+# mmdet 3.3 needs mmcv >=2.0.0rc4,<2.2.0. PyPI has mmcv 2.1.0 only as a source
+# archive, and that archive pins -std=c++14/17 while recent torch headers need a
+# newer standard, so we patch the flag to the one torch's own cpp_extension uses.
+# The built wheel is cached, keyed by mmcv, torch, Python and device, so a second
+# set-up installs it in seconds.
+#
+# Usage (inside any virtual environment that already has torch):
+#   PYTHON=.venv/bin/python bash tools/install_mmcv.sh
+# GPU build:
+#   FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="8.0;9.0" bash tools/install_mmcv.sh
+set -euo pipefail
+
+PYTHON=${PYTHON:-python}
+MMCV_VERSION=${MMCV_VERSION:-2.1.0}
+CACHE_DIR=${SHUFFLENET_DET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/shufflenet_det}
+FORCE_CUDA=${FORCE_CUDA:-0}
+MAX_JOBS=${MAX_JOBS:-$(nproc)}
+
+say() { printf '[install_mmcv] %s\n' "$*"; }
+
+if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
+  say "torch is not importable by $PYTHON: install torch first (see README.md)." >&2
+  exit 1
+fi
+# Absolute path of the interpreter (the build below runs in another directory).
+PYTHON=$("$PYTHON" -c 'import sys; print(sys.executable)')
+
+if "$PYTHON" - "$MMCV_VERSION" <<'PY' 2>/dev/null; then
+import sys, mmcv
+from mmcv.ops import nms, RoIAlign  # noqa: F401  (fails when the ops were not built)
+sys.exit(0 if mmcv.__version__ == sys.argv[1] else 1)
+PY
+  say "mmcv $MMCV_VERSION with compiled ops is already installed."
+  exit 0
+fi
+
+# Key of the cached wheel: everything the compiled ops depend on.
+read -r TORCH_VERSION PY_TAG CXX_STD < <("$PYTHON" - <<'PY'
+import inspect, re, sys
+import torch
+from torch.utils import cpp_extension
+# The C++ standard torch's own extensions are built with (c++17 for torch<2.10).
+m = re.search(r"cpp_flag_prefix \+ '(c\+\+\d+)'", inspect.getsource(cpp_extension))
+print(torch.__version__.replace('+', '_'), f'py{sys.version_info[0]}{sys.version_info[1]}',
+      m.group(1) if m else 'c++17')
+PY
+)
+if [ "$FORCE_CUDA" = "1" ]; then
+  ARCH=$(echo "${TORCH_CUDA_ARCH_LIST:-default}" | tr -c 'A-Za-z0-9.\n' '_')
+  DEVICE="cuda${ARCH}"
+else
+  DEVICE=cpu
+fi
+KEY="mmcv-${MMCV_VERSION}_torch-${TORCH_VERSION}_${PY_TAG}_${DEVICE}"
+WHEEL_DIR="$CACHE_DIR/$KEY"
+
+if ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
+  say "Installing the cached wheel from $WHEEL_DIR."
+else
+  say "No cached wheel for $KEY: building mmcv $MMCV_VERSION with ops ($CXX_STD)."
+  say "This compiles ~100 C++ files: about 12 minutes on 2 cores (MAX_JOBS=$MAX_JOBS)."
+  BUILD=$(mktemp -d)
+  trap 'rm -rf "$BUILD"' EXIT
+  # mmcv's setup.py needs pkg_resources (setuptools<70) and torch at build time.
+  "$PYTHON" -m pip install -q 'setuptools<70' wheel ninja
+  "$PYTHON" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
+      "mmcv==$MMCV_VERSION" -d "$BUILD"
+  tar -xzf "$BUILD"/mmcv-"$MMCV_VERSION".tar.gz -C "$BUILD"
+  SRC="$BUILD/mmcv-$MMCV_VERSION"
+  sed -i -E "s/-std=c\+\+1[47]/-std=${CXX_STD}/g" "$SRC/setup.py"
+  (cd "$SRC" && MMCV_WITH_OPS=1 FORCE_CUDA="$FORCE_CUDA" MAX_JOBS="$MAX_JOBS" \
+      "$PYTHON" -m pip wheel -q --no-build-isolation --no-deps -w "$BUILD/dist" .)
+  # Publish atomically: a build killed half-way never leaves a broken cache entry.
+  mkdir -p "$CACHE_DIR"
+  TMP_DIR=$(mktemp -d "$CACHE_DIR/.partial.XXXXXX")
+  cp "$BUILD"/dist/mmcv-*.whl "$TMP_DIR"/
+  rm -rf "$WHEEL_DIR"
+  mv "$TMP_DIR" "$WHEEL_DIR"
+  say "Cached the wheel in $WHEEL_DIR."
+fi
+
+"$PYTHON" -m pip install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
+"$PYTHON" -c 'import mmcv; from mmcv.ops import nms, RoIAlign; print("[install_mmcv] mmcv", mmcv.__version__, "with ops is ready.")'
