@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# One-command set-up: a virtual environment in .venv/ with torch, mmcv (built
+# with its ops, cached), mmengine, mmdet, pycocotools and this project
+# (editable). Safe to run again: finished steps are skipped.
+#
+#   bash tools/setup.sh            # or: make setup
+#
+# Environment overrides:
+#   PYTHON        interpreter that creates the venv (default python3)
+#   VENV          where the venv goes (default .venv)
+#   TORCH_SPEC    torch packages to install (default "torch==2.14.1 torchvision==0.29.1")
+#   FORCE_CUDA, TORCH_CUDA_ARCH_LIST, MAX_JOBS   passed to tools/install_mmcv.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
+VPY="$VENV/bin/python"
+STAMP="$VENV/.shufflenet_det_setup"
+
+step() { printf '\n==> [%s] %s\n' "$1" "$2"; }
+smoke() {
+  "$VPY" -c 'import shufflenet_det, mmdet; from mmcv.ops import nms, RoIAlign' 2>/dev/null
+}
+# What the set-up depends on: if none of it changed and the smoke check
+# passes, there is nothing to do.
+fingerprint=$(cat setup.py tools/setup.sh tools/install_mmcv.sh | cksum)
+if [ -x "$VPY" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$fingerprint" ] && smoke; then
+  echo "==> Set-up is complete ($VENV). Nothing to do."
+  exit 0
+fi
+
+start=$(date +%s)
+step 1/5 "Python virtual environment in $VENV"
+if [ -x "$VPY" ]; then
+  echo "$VENV exists."
+else
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VPY" -m pip install -q --upgrade pip wheel 2>&1 | grep -v '^WARNING: Location' || true
+
+step 2/5 "PyTorch ($TORCH_SPEC)"
+if "$VPY" -c 'import torch, torchvision' 2>/dev/null; then
+  "$VPY" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "already installed.")'
+else
+  # shellcheck disable=SC2086
+  "$VPY" -m pip install $TORCH_SPEC 2>&1 | grep -v '^WARNING: Location' || true
+  "$VPY" -c 'import torch, torchvision' || { echo "torch failed to install" >&2; exit 1; }
+fi
+
+step 3/5 "mmcv with compiled ops (tools/install_mmcv.sh)"
+PYTHON="$VPY" bash tools/install_mmcv.sh
+
+step 4/5 "mmengine, mmdet, pycocotools, pytest and shufflenet_det (editable)"
+"$VPY" -m pip install -q -e '.[tests]' 2>&1 | grep -v '^WARNING: Location' || true
+
+step 5/5 "Smoke check"
+"$VPY" -c 'import torch, mmcv, mmengine, mmdet, shufflenet_det
+from mmcv.ops import nms, RoIAlign
+print("torch", torch.__version__, "| mmcv", mmcv.__version__, "| mmengine",
+      mmengine.__version__, "| mmdet", mmdet.__version__, "| shufflenet_det",
+      shufflenet_det.__version__)'
+echo "$fingerprint" > "$STAMP"
+echo "==> Set-up finished in $(( $(date +%s) - start )) s. Activate with: source $VENV/bin/activate"

@@ -1,0 +1,93 @@
+"""Evaluate a trained detector with mmengine's Runner (mmdet's tools/test.py,
+with the project imported so its modules are registered).
+
+    python tools/test.py CONFIG CHECKPOINT
+    python tools/test.py CONFIG CHECKPOINT --show-dir vis --out results.pkl
+    bash tools/dist_test.sh CONFIG CHECKPOINT 8
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import shufflenet_det  # noqa: E402,F401  (registers the project's modules)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the directory to save the evaluation metrics')
+    parser.add_argument(
+        '--out', help='dump predictions to a pickle file (.pkl) for offline '
+        'evaluation')
+    parser.add_argument(
+        '--show-dir', help='directory (inside the work_dir\'s timestamped run '
+        'folder) where pictures of the detections are saved')
+    parser.add_argument(
+        '--score-thr', type=float, default=0.3,
+        help='score threshold of the drawn detections (with --show-dir)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def build_config(args):
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+
+    if args.show_dir:
+        vis = cfg.default_hooks.get('visualization')
+        if vis is None:
+            raise SystemExit(
+                f'{args.config}: --show-dir needs a `visualization` entry in '
+                'default_hooks (mmdet\'s DetVisualizationHook).')
+        vis.draw = True
+        vis.test_out_dir = args.show_dir
+        vis.score_thr = args.score_thr
+
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise SystemExit(f'--out {args.out}: the file must end in .pkl')
+        evaluators = cfg.test_evaluator
+        if not isinstance(evaluators, list):
+            evaluators = [evaluators]
+        cfg.test_evaluator = evaluators + [
+            dict(type='DumpDetResults', out_file_path=args.out)]
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_config(args)
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
