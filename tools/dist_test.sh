@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Multi-process testing with torchrun and mmengine's pytorch launcher.
+#   bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py options]
+# CPU-only machines use the gloo backend automatically (mmengine picks it when
+# CUDA is absent). NNODES, NODE_RANK, MASTER_ADDR and PORT set a multi-node run.
+set -euo pipefail
+CONFIG=$1
+CHECKPOINT=$2
+NPROCS=$3
+shift 3
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+HERE=$(cd "$(dirname "$0")" && pwd)
+PYTHON=${PYTHON:-$( [ -x "$HERE/../.venv/bin/python" ] && echo "$HERE/../.venv/bin/python" || echo python)}
+
+PYTHONPATH="$HERE/..:${PYTHONPATH:-}" \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$NPROCS" --master_port="$PORT" \
+    "$HERE/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"
