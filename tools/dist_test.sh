@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Multi-process testing with torchrun and mmengine's pytorch launcher.
 #   bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py options]
-# CPU-only machines use the gloo backend automatically (mmengine picks it when
-# CUDA is absent). NNODES, NODE_RANK, MASTER_ADDR and PORT set a multi-node run.
+# NNODES, NODE_RANK, MASTER_ADDR and PORT set a multi-node run.
 set -euo pipefail
 CONFIG=$1
 CHECKPOINT=$2

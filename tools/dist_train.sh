@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Multi-process training with torchrun and mmengine's pytorch launcher.
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [train.py options]
-# CPU-only machines use the gloo backend automatically (mmengine picks it when
-# CUDA is absent). NNODES, NODE_RANK, MASTER_ADDR and PORT set a multi-node run.
+# NNODES, NODE_RANK, MASTER_ADDR and PORT set a multi-node run.
 set -euo pipefail
 CONFIG=$1
 NPROCS=$2
