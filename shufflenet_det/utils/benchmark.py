@@ -1,0 +1,121 @@
+"""Timing of full detector inference, shared by the benchmark tools.
+
+What is timed is what the paper's Table 7 times: from a batch of host images
+(uint8, as a data loader yields them) to final detections, i.e. the
+host-to-device copy, normalisation, padding, the forward pass and the
+post-processing (proposal NMS, PSRoI pooling, box decoding, final NMS).
+Each run is synchronised on CUDA devices; the figure reported is the median
+over the timed runs, after warm-up runs.
+"""
+import os
+import statistics
+import threading
+import time
+from contextlib import contextmanager
+
+import torch
+
+
+def synthetic_images(batch_size, shape, seed=0):
+    """``batch_size`` random uint8 images of ``shape`` (H, W), on the host."""
+    gen = torch.Generator().manual_seed(seed)
+    h, w = shape
+    return [
+        torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
+        for _ in range(batch_size)
+    ]
+
+
+def mmdet_batch(images):
+    """Wrap host images as the batch ``model.test_step`` takes."""
+    from mmdet.structures import DetDataSample
+    samples = []
+    for i, img in enumerate(images):
+        h, w = img.shape[-2:]
+        sample = DetDataSample()
+        sample.set_metainfo(
+            dict(img_id=i, img_shape=(h, w), ori_shape=(h, w),
+                 scale_factor=(1.0, 1.0)))
+        samples.append(sample)
+    return dict(inputs=list(images), data_samples=samples)
+
+
+class PeakRSS:
+    """Samples the process' resident memory in a thread; ``peak_mb`` is the
+    highest value seen above the level at start (CPU runs: what inference
+    itself takes)."""
+
+    def __init__(self, interval=0.005):
+        self.interval = interval
+        self.base = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _rss():
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def peak_mb(self):
+        return (self.peak - self.base) / 2**20
+
+
+@contextmanager
+def _peak_memory(device):
+    """Yields a callable returning the peak memory (MiB) used meanwhile."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        yield lambda: (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    elif os.path.exists('/proc/self/statm'):
+        with PeakRSS() as sampler:
+            yield lambda: sampler.peak_mb
+    else:
+        yield lambda: float('nan')
+
+
+def time_inference(run, device, iters=10, warmup=3, progress=None):
+    """Time ``run()`` (one batch of inference) ``iters`` times after
+    ``warmup`` untimed runs.
+
+    Returns a dict with the per-run seconds, their median and the peak
+    memory in MiB. ``progress``, if given, is called after each run with
+    (done, total).
+    """
+    device = torch.device(device)
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+
+    times = []
+    total = warmup + iters
+    with torch.inference_mode(), _peak_memory(device) as peak_mb:
+        for i in range(total):
+            sync()
+            start = time.perf_counter()
+            run()
+            sync()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+            if progress is not None:
+                progress(i + 1, total)
+        peak = peak_mb()
+    return dict(times=times, median_s=statistics.median(times),
+                peak_mem_mb=peak)

@@ -1,0 +1,160 @@
+"""Inference speed of a detector at batch 4, 800x1200 (the paper's Table 7
+protocol): from host images to final detections, host-to-device copy
+included. A benchmark, not a test.
+
+    python tools/analysis/benchmark.py configs/lighthead_v2star.py
+    python tools/analysis/benchmark.py CONFIG --device cuda --fp16 --iters 50
+    python tools/analysis/benchmark.py CONFIG --device cpu --peer --threads 2
+
+``--peer`` times torchvision's fasterrcnn_mobilenet_v3_large_fpn (random
+weights, min_size 800, max_size 1200 for the default shape) on the same images in the same run and
+reports the ratio. Without ``--checkpoint`` the detector has random weights;
+post-processing then keeps few boxes, for the peer as for ours.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+
+from shufflenet_det.utils.benchmark import (mmdet_batch,  # noqa: E402
+                                            synthetic_images, time_inference)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('config', help='detector config')
+    p.add_argument('--checkpoint', help='trained weights (default: random)')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                   else 'cpu', choices=['cuda', 'cpu'])
+    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--shape', type=int, nargs=2, default=[800, 1200],
+                   metavar=('H', 'W'), help='input height and width')
+    p.add_argument('--fp16', action='store_true',
+                   help='autocast to float16 (CUDA only)')
+    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--iters', type=int, default=None,
+                   help='timed runs (default 50 on CUDA, 5 on CPU)')
+    p.add_argument('--warmup', type=int, default=None,
+                   help='untimed runs first (default 10 on CUDA, 1 on CPU)')
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch CPU threads (default: torch\'s choice)')
+    p.add_argument('--peer', action='store_true',
+                   help='also time torchvision fasterrcnn_mobilenet_v3_large_fpn')
+    p.add_argument('--json', help='write the results to this JSON file')
+    p.add_argument('--cfg-options', nargs='+', default=None,
+                   help='override config settings, key=value')
+    return p.parse_args(argv)
+
+
+def build_detector(config, checkpoint=None, cfg_options=None):
+    """The config's model in eval mode (random weights unless a checkpoint
+    is given)."""
+    from mmengine.config import Config, DictAction  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmdet.registry import MODELS
+
+    import shufflenet_det  # noqa: F401
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--o', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--o', *cfg_options]).o)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model = MODELS.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.eval()
+
+
+def build_peer(shape=(800, 1200)):
+    """torchvision's fasterrcnn_mobilenet_v3_large_fpn, random weights, its
+    resize set so that images of ``shape`` keep their size (800x1200:
+    min_size 800, max_size 1200)."""
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
+    return fasterrcnn_mobilenet_v3_large_fpn(
+        weights=None, weights_backbone=None, min_size=min(shape),
+        max_size=max(shape)).eval()
+
+
+def benchmark(name, model, run, device, args):
+    from mmengine.utils import ProgressBar
+    bar = ProgressBar(args.warmup + args.iters)
+    res = time_inference(run, device, args.iters, args.warmup,
+                         progress=lambda done, total: bar.update())
+    sys.stdout.write('\n')
+    res.update(name=name, images_per_s=args.batch_size / res['median_s'],
+               params_m=sum(p.numel() for p in model.parameters()) / 1e6)
+    return res
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise SystemExit('--device cuda: no CUDA device is visible.')
+        torch.backends.cudnn.benchmark = True
+    elif args.fp16:
+        raise SystemExit('--fp16 is for CUDA devices; drop it on CPU.')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    on_gpu = device.type == 'cuda'
+    args.iters = args.iters or (50 if on_gpu else 5)
+    args.warmup = args.warmup if args.warmup is not None else (
+        10 if on_gpu else 1)
+    memory_format = (torch.channels_last if args.channels_last
+                     else torch.contiguous_format)
+    images = synthetic_images(args.batch_size, args.shape)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.float16,
+                              enabled=args.fp16)
+
+    model = build_detector(args.config, args.checkpoint, args.cfg_options)
+    model = model.to(device, memory_format=memory_format)
+    batch = mmdet_batch(images)
+
+    def run_ours():
+        with autocast():
+            return model.test_step(batch)
+
+    results = [benchmark(osp.basename(args.config), model, run_ours, device,
+                         args)]
+    if args.peer:
+        peer = build_peer(args.shape).to(device, memory_format=memory_format)
+
+        def run_peer():
+            with autocast():
+                return peer([img.to(device).float().div_(255)
+                             for img in images])
+
+        results.append(benchmark('torchvision fasterrcnn_mobilenet_v3_'
+                                 'large_fpn', peer, run_peer, device, args))
+
+    print(f'device: {device} ({torch.cuda.get_device_name(device) if on_gpu else "CPU, %d threads" % torch.get_num_threads()}), '
+          f'batch {args.batch_size}, {args.shape[0]}x{args.shape[1]}, '
+          f'{"fp16" if args.fp16 else "fp32"}, {args.iters} timed runs')
+    print(f'{"model":<50} {"images/s":>9} {"ms/batch":>9} {"peak MiB":>9}')
+    for r in results:
+        print(f'{r["name"]:<50} {r["images_per_s"]:>9.2f} '
+              f'{1000 * r["median_s"]:>9.1f} {r["peak_mem_mb"]:>9.0f}')
+    if args.peer:
+        ratio = results[0]['images_per_s'] / results[1]['images_per_s']
+        print(f'speed ratio (ours / peer): {ratio:.2f}x')
+    if args.json:
+        info = dict(device=str(device), fp16=args.fp16,
+                    channels_last=args.channels_last,
+                    batch_size=args.batch_size, shape=args.shape,
+                    threads=torch.get_num_threads(), results=results)
+        with open(args.json, 'w') as f:
+            json.dump(info, f, indent=2)
+    return results
+
+
+if __name__ == '__main__':
+    main()
