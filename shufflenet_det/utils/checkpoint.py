@@ -12,12 +12,21 @@ calls ``torch.load(weights_only=True)`` inside ``torch.serialization.safe_global
 with the few classes mmengine writes. Nothing else in torch changes, and a
 checkpoint holding any other object is still refused, with a message that
 names the file and the object.
+
+Checkpoints are also written atomically (:class:`AtomicLocalBackend`), and
+:func:`find_resumable_checkpoint` picks the newest complete one to resume.
 """
+import os
 import os.path as osp
 import pickle
+import re
+import tempfile
+import zipfile
 
 import numpy as np
 import torch
+from mmengine.fileio import io as _fileio
+from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -78,3 +87,76 @@ def load_checkpoint_file(filename, map_location=None):
 
 # Replace mmengine's handler of plain local paths (prefix '').
 CheckpointLoader.register_scheme(prefixes='', force=True)(load_checkpoint_file)
+
+
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend, writing through a temporary file that
+    is renamed over the target once complete.
+
+    A process killed while a checkpoint is being written (SIGKILL, a
+    pre-empted job) then leaves the previous file intact and, at worst, a
+    stray ``.tmp`` file, never a truncated checkpoint.
+    """
+
+    def put(self, obj, filepath):
+        filepath = str(filepath)
+        os.makedirs(osp.dirname(filepath) or '.', exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            dir=osp.dirname(filepath) or '.',
+            prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                f.write(obj)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, filepath)
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        self.put(obj.encode(encoding), filepath)
+
+
+# Plain paths (prefix '') go through the atomic backend; drop local backend
+# instances mmengine may have cached before this module was imported.
+register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+for _key, _backend in list(_fileio.backend_instances.items()):
+    if type(_backend) is LocalBackend:
+        del _fileio.backend_instances[_key]
+
+
+def _checkpoint_is_readable(path):
+    """True when ``path`` is a complete torch zip archive."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def find_resumable_checkpoint(work_dir):
+    """The checkpoint ``--resume`` should continue from, or None.
+
+    mmengine reads ``work_dir/last_checkpoint``. That file is written after
+    the checkpoint, with a plain ``open('w')``: a kill at the wrong moment
+    leaves it empty, and a checkpoint copied or written by other means may be
+    truncated. Then the newest complete ``iter_*.pth`` / ``epoch_*.pth`` in
+    ``work_dir`` is used instead.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named) and _checkpoint_is_readable(named):
+            return named
+    candidates = []
+    for name in os.listdir(work_dir) if osp.isdir(work_dir) else []:
+        m = re.fullmatch(r'(iter|epoch)_(\d+)\.pth', name)
+        if m:
+            candidates.append((int(m.group(2)), osp.join(work_dir, name)))
+    for _, path in sorted(candidates, reverse=True):
+        if _checkpoint_is_readable(path):
+            return path
+    return None

@@ -95,3 +95,51 @@ def test_getattr_is_allowed_only_for_history_buffer_statistics(tmp_path):
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match='nothere.pth'):
         load_checkpoint_file(str(tmp_path / 'nothere.pth'))
+
+
+def test_checkpoint_writes_are_atomic(tmp_path):
+    """A writer killed half-way leaves the previous checkpoint intact."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mmengine.runner.checkpoint import save_checkpoint
+
+    import shufflenet_det  # noqa: F401
+    target = tmp_path / 'iter_1.pth'
+    save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(target))
+    before = target.read_bytes()
+
+    # A child process rewrites the same file with ~400 MB, killed mid-way.
+    script = (
+        'import time, torch, shufflenet_det\n'
+        'from mmengine.fileio import get_file_backend\n'
+        'import mmengine.fileio.backends.local_backend as lb\n'
+        f'path = {str(target)!r}\n'
+        'backend = get_file_backend(path)\n'
+        'data = bytes(400 * 2**20)\n'
+        'print("writing", flush=True)\n'
+        'backend.put(data, path)\n')
+    proc = subprocess.Popen([sys.executable, '-c', script],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == 'writing'
+    time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert target.read_bytes() == before
+    assert torch.load(target, weights_only=True)['state_dict']['w'].shape == (3, )
+
+
+def test_resume_skips_a_truncated_latest_checkpoint(tmp_path):
+    from shufflenet_det.utils.checkpoint import find_resumable_checkpoint
+    assert find_resumable_checkpoint(str(tmp_path)) is None
+    torch.save({'x': torch.ones(1)}, tmp_path / 'iter_2.pth')
+    torch.save({'x': torch.ones(1)}, tmp_path / 'iter_4.pth')
+    data = (tmp_path / 'iter_4.pth').read_bytes()
+    (tmp_path / 'iter_4.pth').write_bytes(data[:len(data) // 2])
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_4.pth'))
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
+    (tmp_path / 'last_checkpoint').write_text('')  # killed while writing it
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
