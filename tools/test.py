@@ -17,6 +17,8 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import shufflenet_det  # noqa: E402,F401  (registers the project's modules)
+from shufflenet_det.datasets.coco_checks import check_dataloaders  # noqa: E402
+from shufflenet_det.utils.cli import check_pretrained, user_errors  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -40,6 +42,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher')
+    parser.add_argument(
+        '--skip-data-check', action='store_true',
+        help='do not check the datasets\' files before starting')
+    parser.add_argument(
+        '--debug', action='store_true',
+        help='show the full traceback of an error')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -81,12 +89,19 @@ def build_config(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_config(args)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    return runner.test()
+    with user_errors(args.debug, log_dir=args.work_dir):
+        cfg = build_config(args)
+        if not osp.isfile(args.checkpoint):
+            raise FileNotFoundError(
+                f'checkpoint {args.checkpoint} not found (train one with '
+                f'tools/train.py {args.config}).')
+        if not args.skip_data_check:
+            check_dataloaders(cfg, splits=('test', ))
+        if 'runner_type' in cfg:
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+        return runner.test()
 
 
 if __name__ == '__main__':

@@ -19,6 +19,9 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import shufflenet_det  # noqa: E402,F401  (registers the project's modules)
+from shufflenet_det.datasets.coco_checks import check_dataloaders  # noqa: E402
+from shufflenet_det.utils.checkpoint import find_resumable_checkpoint  # noqa: E402
+from shufflenet_det.utils.cli import check_pretrained, user_errors  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -43,6 +46,12 @@ def parse_args(argv=None):
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument(
+        '--skip-data-check', action='store_true',
+        help='do not check the datasets\' files before starting')
+    parser.add_argument(
+        '--debug', action='store_true',
+        help='show the full traceback of an error')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -78,8 +87,14 @@ def build_config(args):
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
+        # The newest complete checkpoint of the work_dir (mmengine would
+        # trust `last_checkpoint` even when a kill left it empty).
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
+        if cfg.load_from is None:
+            print_log(f'--resume: no checkpoint in {cfg.work_dir}, starting '
+                      'from the beginning.', logger='current')
+            cfg.resume = False
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
@@ -88,12 +103,17 @@ def build_config(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_config(args)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
+    with user_errors(args.debug, log_dir=args.work_dir):
+        cfg = build_config(args)
+        if not args.skip_data_check:
+            check_dataloaders(cfg, splits=('train', 'val'))
+        if not cfg.resume:
+            check_pretrained(cfg)
+        if 'runner_type' in cfg:
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -1,0 +1,3 @@
+from .hooks import NonFiniteLossError, StopOnNonFiniteLossHook
+
+__all__ = ['NonFiniteLossError', 'StopOnNonFiniteLossHook']

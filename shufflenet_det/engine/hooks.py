@@ -1,0 +1,42 @@
+import math
+
+from mmengine.hooks import Hook
+from mmdet.registry import HOOKS
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped because a loss became NaN or infinite."""
+
+
+@HOOKS.register_module()
+class StopOnNonFiniteLossHook(Hook):
+    """Stops training at the first iteration whose losses are not finite.
+
+    mmdet's ``CheckInvalidLossHook`` asserts every 50 iterations; this hook
+    checks every iteration (the losses are already computed, the check costs
+    one host sync) and runs before the ``CheckpointHook``, so the iteration
+    that produced the NaN (whose optimizer step has already spoiled the
+    weights in memory) is never saved: the last checkpoint on disk is the
+    last good one, and the error names it.
+    """
+
+    priority = 'ABOVE_NORMAL'  # before CheckpointHook (VERY_LOW)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        bad = {
+            name: float(value)
+            for name, value in (outputs or {}).items()
+            if 'loss' in name and not math.isfinite(float(value))
+        }
+        if not bad:
+            return
+        last = runner.message_hub.get_info('last_ckpt')
+        where = (f'The last good checkpoint is {last}; resume from it with '
+                 '--resume.' if last else 'No checkpoint was saved before it.')
+        losses = ', '.join(f'{k}={v}' for k, v in bad.items())
+        raise NonFiniteLossError(
+            f'Loss became non-finite at iteration {runner.iter + 1} '
+            f'(epoch {runner.epoch + 1}): {losses}. Training stopped. '
+            f'{where} Usual causes: a learning rate too high for the batch '
+            'size (see auto_scale_lr), or invalid boxes in the annotations.')
