@@ -1,1 +1,3 @@
+from .light_head_rcnn import LightHeadRCNN
 
+__all__ = ['LightHeadRCNN']

@@ -1,0 +1,121 @@
+# Light-Head R-CNN, small setting (Li et al. 2017, Sec. 4; official code
+# zengarden/light_head_rcnn), the detector of ShuffleNet V2's Table 7.
+# Compare with mmdet's faster-rcnn_r50-caffe-c4.py: the RPN reads C4 as
+# there, but the R-CNN head reads a 490-channel "thin" map made from C5 by
+# a large separable conv, pools it with PSRoIAlign and has one 2048-d fc.
+custom_imports = dict(imports=['shufflenet_det'], allow_failed_imports=False)
+default_scope = 'mmdet'
+
+model = dict(
+    type='LightHeadRCNN',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        # ImageNet statistics, RGB (the backbones' pretraining).
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
+    # Any backbone whose out_indices give (C4 stride 16, C5 stride 32).
+    # BN frozen and the stem + first stage frozen, as the official code.
+    backbone=dict(
+        type='ShuffleNetV2',
+        widen_factor=1.0,
+        out_indices=(1, 3),
+        frozen_stages=1,
+        norm_eval=True,
+        init_cfg=None),
+    # Large separable conv: k=15, C_mid=64 (small setting), 10 x 7 x 7 out.
+    thin_map=dict(
+        type='LargeSeparableConv',
+        in_channels=None,  # from the backbone
+        mid_channels=64,
+        out_channels=490,
+        kernel_size=15),
+    rpn_head=dict(
+        type='RPNHead',
+        in_channels=None,  # from the backbone
+        feat_channels=256,  # 256 in the small setting (512 in the large)
+        # 15 anchors: 32..512 px (2..32 x stride 16), ratios 0.5/1/2.
+        anchor_generator=dict(
+            type='AnchorGenerator',
+            scales=[2, 4, 8, 16, 32],
+            ratios=[0.5, 1.0, 2.0],
+            strides=[16]),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder',
+            target_means=[.0, .0, .0, .0],
+            target_stds=[1.0, 1.0, 1.0, 1.0]),
+        loss_cls=dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    roi_head=dict(
+        type='StandardRoIHead',
+        bbox_roi_extractor=dict(
+            type='PSRoIAlignExtractor',
+            output_size=7,
+            sampling_ratio=2,
+            out_channels=10,
+            featmap_strides=[32]),
+        # The R-CNN subnet: one fc 2048 + ReLU, then the class and box fcs.
+        bbox_head=dict(
+            type='ConvFCBBoxHead',
+            num_shared_convs=0,
+            num_shared_fcs=1,
+            in_channels=10,
+            roi_feat_size=7,
+            fc_out_channels=2048,
+            num_classes=80,
+            bbox_coder=dict(
+                type='DeltaXYWHBBoxCoder',
+                target_means=[0., 0., 0., 0.],
+                target_stds=[0.1, 0.1, 0.2, 0.2]),
+            reg_class_agnostic=False,
+            loss_cls=dict(
+                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+            loss_bbox=dict(type='L1Loss', loss_weight=2.0))),
+    train_cfg=dict(
+        rpn=dict(
+            assigner=dict(
+                type='MaxIoUAssigner',
+                pos_iou_thr=0.7,
+                neg_iou_thr=0.3,
+                min_pos_iou=0.3,
+                match_low_quality=True,
+                ignore_iof_thr=-1),
+            sampler=dict(
+                type='RandomSampler',
+                num=256,
+                pos_fraction=0.5,
+                neg_pos_ub=-1,
+                add_gt_as_proposals=False),
+            allowed_border=-1,
+            pos_weight=-1,
+            debug=False),
+        rpn_proposal=dict(
+            nms_pre=12000,
+            max_per_img=2000,
+            nms=dict(type='nms', iou_threshold=0.7),
+            min_bbox_size=0),
+        rcnn=dict(
+            assigner=dict(
+                type='MaxIoUAssigner',
+                pos_iou_thr=0.5,
+                neg_iou_thr=0.5,
+                min_pos_iou=0.5,
+                match_low_quality=False,
+                ignore_iof_thr=-1),
+            # OHEM: the 256 RoIs with the highest loss, fg and bg together.
+            sampler=dict(
+                type='HardestRoISampler', num=256, add_gt_as_proposals=True),
+            pos_weight=-1,
+            debug=False)),
+    test_cfg=dict(
+        rpn=dict(
+            nms_pre=6000,
+            max_per_img=1000,
+            nms=dict(type='nms', iou_threshold=0.7),
+            min_bbox_size=0),
+        rcnn=dict(
+            score_thr=0.05,
+            nms=dict(type='nms', iou_threshold=0.5),
+            max_per_img=100)))

@@ -1,0 +1,49 @@
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from mmdet.registry import MODELS
+
+
+@MODELS.register_module()
+class LargeSeparableConv(BaseModule):
+    """Light-Head R-CNN's "large separable convolution" (Li et al. 2017,
+    Sec. 3.2, Fig. 3): makes the thin feature map the position-sensitive RoI
+    pooling reads.
+
+    Two branches, summed, then ReLU::
+
+        A: k x 1 conv (C_mid) -> 1 x k conv (C_out)
+        B: 1 x k conv (C_mid) -> k x 1 conv (C_out)
+
+    No normalisation layers; weights initialised N(0, 0.01) as in the
+    official code.
+
+    Args:
+        in_channels (int): channels of the input (C5).
+        mid_channels (int): C_mid; 64 in the small setting (Table 7's
+            detectors), 256 in the large one. Default: 64.
+        out_channels (int): C_out = 10 x 7 x 7 = 490: 10 channels per bin of
+            the 7x7 PSRoI pooling grid. Default: 490.
+        kernel_size (int): k. Default: 15.
+    """
+
+    def __init__(self, in_channels, mid_channels=64, out_channels=490,
+                 kernel_size=15,
+                 init_cfg=dict(type='Normal', layer='Conv2d', std=0.01)):
+        super().__init__(init_cfg)
+        if kernel_size % 2 != 1:
+            raise ValueError(f'kernel_size must be odd, got {kernel_size}')
+        k, p = kernel_size, kernel_size // 2
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.branch_a = nn.Sequential(
+            nn.Conv2d(in_channels, mid_channels, (k, 1), padding=(p, 0)),
+            nn.Conv2d(mid_channels, out_channels, (1, k), padding=(0, p)))
+        self.branch_b = nn.Sequential(
+            nn.Conv2d(in_channels, mid_channels, (1, k), padding=(0, p)),
+            nn.Conv2d(mid_channels, out_channels, (k, 1), padding=(p, 0)))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        # (B, in, H, W) -> (B, out, H, W)
+        return self.relu(self.branch_a(x) + self.branch_b(x))
