@@ -4,7 +4,6 @@
 # there, but the R-CNN head reads a 490-channel "thin" map made from C5 by
 # a large separable conv, pools it with PSRoIAlign and has one 2048-d fc.
 custom_imports = dict(imports=['shufflenet_det'], allow_failed_imports=False)
-default_scope = 'mmdet'
 
 model = dict(
     type='LightHeadRCNN',

@@ -1,0 +1,20 @@
+# Table 7 cell: Light-Head R-CNN, Xception at the 140 MFLOPs level
+# (LightXception, widen_factor 1.0). Paper: 29.0 mmAP, 131 images/s
+# (GTX 1080 Ti, batch 4). The cell's backbone comes from shufflenet_det.table7;
+# the RPN and thin-map input channels are read from it.
+_base_ = [
+    '../_base_/models/lighthead_rcnn.py',
+    '../_base_/datasets/coco_detection.py',
+    '../_base_/schedules/schedule_2x.py', '../_base_/default_runtime.py'
+]
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='Table7Backbone',
+        family='xception',
+        level='140M',
+        frozen_stages=1,
+        norm_eval=True,
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/xception_140m_imagenet.pth')))
