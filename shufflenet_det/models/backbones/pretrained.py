@@ -1,11 +1,14 @@
 """Loading ImageNet checkpoints into the project's backbones.
 
 Every backbone here accepts ``init_cfg=dict(type='Pretrained',
-checkpoint=PATH)`` pointing at its own layout, at an mmpretrain classifier
-(``backbone.`` keys) or at a foreign layout it knows how to convert
-(torchvision's, the official releases'): the backbone's ``init_weights``
-calls :func:`load_pretrained` with its converters.
+checkpoint=PATH)`` pointing at a checkpoint in its own layout, at an
+mmpretrain classifier or mmdet detector (``backbone.`` keys), or at a foreign
+layout it knows how to convert (torchvision's, the official megvii
+releases'): the backbone's ``init_weights`` calls :func:`init_from_pretrained`
+with its converters (``converters.py``), which recognises the layout from the
+keys and calls :func:`load_pretrained`.
 """
+import logging
 from collections import OrderedDict
 
 from mmengine.logging import print_log
@@ -16,19 +19,28 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint that does not fit the backbone."""
 
 
+def _strip(state, prefix):
+    return OrderedDict((k[len(prefix):] if k.startswith(prefix) else k, v)
+                       for k, v in state.items())
+
+
 def unwrap_state_dict(checkpoint):
-    """The state dict inside a checkpoint: mmengine's ``state_dict``, some
-    releases' ``model``/``state_dict`` wrappers, or the bare dict; with
-    ``module.`` (DataParallel) prefixes stripped and, for a classifier
-    checkpoint (mmpretrain), only the ``backbone.`` entries kept."""
+    """The backbone's state dict inside a loaded checkpoint.
+
+    Takes the dict out of the usual wrappers (mmengine's ``state_dict``,
+    some releases' ``model``) or uses a bare dict, strips ``module.``
+    (DataParallel) prefixes and, for a classifier (mmpretrain) or a detector
+    (mmdet) checkpoint, keeps only the ``backbone.`` entries (``head.``,
+    ``neck.`` ... are dropped).
+    """
     state = checkpoint
     for key in ('state_dict', 'model'):
-        if isinstance(state, dict) and key in state and isinstance(
-                state[key], dict):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
-    state = OrderedDict(
-        (k[len('module.'):] if k.startswith('module.') else k, v)
-        for k, v in state.items())
+    if not isinstance(state, dict):
+        raise CheckpointMismatchError(
+            f'expected a state dict in the checkpoint, got {type(state)}')
+    state = _strip(state, 'module.')
     if any(k.startswith('backbone.') for k in state):
         state = OrderedDict((k[len('backbone.'):], v)
                             for k, v in state.items()
@@ -36,22 +48,55 @@ def unwrap_state_dict(checkpoint):
     return state
 
 
-def load_pretrained(model, checkpoint, converters=(), prefix=None,
-                    map_location='cpu', logger='current'):
-    """Load ``checkpoint`` (a path or URL) into ``model``.
+def find_converter(state, converters):
+    """The first ``(name, detect, convert)`` of ``converters`` whose
+    ``detect(state)`` recognises the keys, or None (our own layout)."""
+    for entry in converters:
+        if entry[1](state):
+            return entry
+    return None
+
+
+def _key_list(keys, limit=10):
+    keys = list(keys)
+    more = f' ... ({len(keys) - limit} more)' if len(keys) > limit else ''
+    return ', '.join(keys[:limit]) + more
+
+
+def load_pretrained(model, checkpoint, convert=None, map_location='cpu',
+                    logger='current', prefix=None):
+    """Load an ImageNet checkpoint file into a backbone.
+
+    The file is read with mmengine's ``CheckpointLoader`` (so paths, URLs and
+    ``torchvision://``-style schemes work, with the torch >= 2.6 loader of
+    :mod:`shufflenet_det.utils.checkpoint`), its state dict is unwrapped
+    (:func:`unwrap_state_dict`), converted, checked against
+    ``model.state_dict()`` and loaded with ``strict=False``.
 
     Args:
         model (nn.Module): the backbone.
-        checkpoint (str): the file.
-        converters (Sequence[tuple[str, callable, callable]]): foreign
-            layouts as ``(name, detect(state) -> bool, convert(state) ->
-            state)``; the first whose ``detect`` accepts the keys converts.
-        prefix (str, optional): take only the keys under this prefix (as
-            mmengine's ``PretrainedInit``).
+        checkpoint (str): path or URL of the checkpoint.
+        convert (callable | Sequence[tuple], optional): how to bring a
+            foreign layout to the model's: a function ``state -> state``, or
+            a sequence of ``(name, detect(state) -> bool, convert)`` entries
+            of which the first that recognises the keys is applied (see
+            ``converters.py``). None: the checkpoint is in the model's own
+            layout already. Default: None.
+        map_location (str): where tensors are loaded. Default: 'cpu'.
+        logger (str | Logger): where the report goes (mmengine
+            ``print_log``). Default: 'current'.
+        prefix (str, optional): take only the keys under this prefix, with
+            the prefix removed, as mmengine's ``PretrainedInit`` does (e.g.
+            ``'backbone.'`` of a detector). Default: None.
+
+    Returns:
+        dict: ``missing`` and ``unexpected`` keys, and the ``layout`` name.
 
     Raises:
-        CheckpointMismatchError: no key fits the model, or shapes differ
-            (each key is named with both shapes).
+        CheckpointMismatchError (a ValueError): no key of the checkpoint fits
+            the model (the message names the file, the model class and the
+            layouts it reads), or some shapes differ (each key is named with
+            both shapes).
     """
     raw = CheckpointLoader.load_checkpoint(checkpoint, map_location)
     state = unwrap_state_dict(raw)
@@ -59,55 +104,76 @@ def load_pretrained(model, checkpoint, converters=(), prefix=None,
         prefix = prefix if prefix.endswith('.') else prefix + '.'
         state = OrderedDict((k[len(prefix):], v) for k, v in state.items()
                             if k.startswith(prefix))
-    layout = 'shufflenet_det'
-    for name, detect, convert in converters:
-        if detect(state):
-            state, layout = convert(state), name
-            break
+        if not state:
+            raise CheckpointMismatchError(
+                f'{checkpoint}: no key starts with prefix {prefix!r}')
+
+    layout, known = 'own', []
+    if callable(convert):
+        layout = getattr(convert, '__name__', 'converted')
+        state = convert(state)
+    elif convert:
+        known = [entry[0] for entry in convert]
+        found = find_converter(state, convert)
+        if found is not None:
+            layout = found[0]
+            state = found[2](state)
 
     own = model.state_dict()
     name = type(model).__name__
     common = [k for k in state if k in own]
     if not common:
-        known = ', '.join(['shufflenet_det/mmpretrain'] +
-                          [c[0] for c in converters])
-        sample = ', '.join(list(state)[:3])
+        reads = ', '.join([f'its own (as {name}.state_dict(), or an '
+                           'mmpretrain/mmdet checkpoint with "backbone." '
+                           'keys)'] + known)
         raise CheckpointMismatchError(
-            f'{checkpoint}: none of its keys fit {name} (it has e.g. '
-            f'{sample}). Layouts {name} reads: {known}. Is it the checkpoint '
-            'of another network, or of another width?')
-    mismatched = [f'{k}: checkpoint {tuple(state[k].shape)} vs model '
-                  f'{tuple(own[k].shape)}' for k in common
-                  if state[k].shape != own[k].shape]
+            f'{checkpoint}: none of its {len(state)} keys fit {name} (it has '
+            f'e.g. {_key_list(state, 3)}; {name} has e.g. '
+            f'{_key_list(own, 3)}). {name} reads these layouts: {reads}. Is '
+            'it the checkpoint of another network, or does it need '
+            'tools/model_converters/ first?')
+    mismatched = [
+        f'{k}: checkpoint {tuple(state[k].shape)} vs model '
+        f'{tuple(own[k].shape)}' for k in common
+        if state[k].shape != own[k].shape
+    ]
     if mismatched:
         raise CheckpointMismatchError(
             f'{checkpoint} ({layout} layout) does not fit {name}: '
-            f'{len(mismatched)} shape mismatches, e.g. '
-            + '; '.join(mismatched[:5]) +
-            '. Check the width (widen_factor) or groups of the config.')
+            f'{len(mismatched)} shape mismatch(es): ' +
+            '; '.join(mismatched) +
+            '. Is the width (widen_factor) or groups of the config the one '
+            'the checkpoint was trained with?')
     missing = [k for k in own if k not in state
                and not k.endswith('num_batches_tracked')]
     unexpected = [k for k in state if k not in own]
     model.load_state_dict(state, strict=False)
-    msg = f'Loaded {len(common)} tensors from {checkpoint} ({layout} layout) into {name}.'
+    msg = (f'Loaded {len(common)} tensors from {checkpoint} ({layout} '
+           f'layout) into {name}.')
     if missing:
-        msg += f' Missing in the checkpoint ({len(missing)}): {", ".join(missing[:10])}' + (
-            ' ...' if len(missing) > 10 else '') + '.'
+        msg += (f'\nMissing in the checkpoint, left as initialised '
+                f'({len(missing)}): {_key_list(missing)}')
     if unexpected:
-        msg += f' Unused from the checkpoint ({len(unexpected)}): {", ".join(unexpected[:10])}' + (
-            ' ...' if len(unexpected) > 10 else '') + '.'
-    print_log(msg, logger=logger, level=30 if missing or unexpected else 20)
+        msg += (f'\nIn the checkpoint but not in {name}, ignored '
+                f'({len(unexpected)}): {_key_list(unexpected)}')
+    level = logging.WARNING if missing or unexpected else logging.INFO
+    print_log(msg, logger=logger, level=level)
     return dict(missing=missing, unexpected=unexpected, layout=layout)
 
 
 def init_from_pretrained(module, converters=()):
-    """``init_weights`` for backbones: load ``module.init_cfg`` when it is a
-    ``Pretrained`` init. Returns True when it did."""
+    """The ``Pretrained`` branch of a backbone's ``init_weights``.
+
+    When ``module.init_cfg`` is ``dict(type='Pretrained', checkpoint=...,
+    prefix=None, map_location='cpu')``, loads it with
+    :func:`load_pretrained`, recognising the layout among ``converters``, and
+    returns True; otherwise returns False and does nothing.
+    """
     cfg = module.init_cfg
     if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-        load_pretrained(module, cfg['checkpoint'], converters,
-                        prefix=cfg.get('prefix'),
-                        map_location=cfg.get('map_location', 'cpu'))
+        load_pretrained(module, cfg['checkpoint'], convert=converters,
+                        map_location=cfg.get('map_location', 'cpu'),
+                        prefix=cfg.get('prefix'))
         module._is_init = True
         return True
     return False
