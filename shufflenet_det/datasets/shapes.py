@@ -1,12 +1,37 @@
-"""A small synthetic COCO-format detection set, for users without COCO.
+"""Shapes: a small synthetic COCO-format detection set, for users without COCO.
 
-Images of a few hundred pixels with 0-8 objects of five shape classes over
-cluttered backgrounds (gradients, noise, distractor strokes that are not
-objects). Objects vary in scale (12 px to half the image), aspect ratio,
-rotation and colour, and may overlap; a box is the full extent of the drawn
-shape, including any part a later shape covers (as COCO boxes of occluded
-objects approximate). Generation is seeded per image, so a dataset is
-byte-identical for the same arguments.
+``tools/data/make_shapes.py`` writes it; ``configs/demo/`` trains on it. It
+needs only numpy, OpenCV and pycocotools, so the tool can load this file
+without importing the package (torch, mmdet).
+
+What an image holds:
+
+- a size drawn between ``min_size`` and ``max_size`` (default 320x240 to
+  416x352, so the aspect ratio varies too);
+- a cluttered background that holds no object: a colour gradient in a random
+  direction, low-frequency colour blotches, stripes in half the images, and
+  thin distractor strokes (lines, arcs, zig-zags);
+- 1-8 objects of the classes :data:`CLASSES` (none in ~4% of the images;
+  COCO has such images too), each filled with one colour, drawn one over the
+  other, then sensor noise over everything. Object size is log-uniform from
+  12 px to half the shorter image side (most small, some large); the
+  aspect ratio (except circles) is 1:2 to 2:1 and the rotation random
+  (half the rectangles axis-aligned). The colour is the class's
+  :data:`PALETTE` colour jittered, or in a quarter of the objects any colour,
+  so that the shape, not only the colour, tells the class; it is redrawn until
+  it contrasts with what lies beneath.
+
+What an annotation means (as in COCO, whose boxes enclose the visible
+segmentation): ``segmentation`` (RLE) is the object's *visible* pixels,
+``bbox`` [x, y, w, h] their tight extent in pixels (pixel ``i`` spans
+``[i, i + 1)``), ``area`` their count. Objects may overlap, but each keeps at
+least 60% of its pixels visible, and at least 60% of a shape must lie inside
+the image, so no annotation is a sliver.
+
+Every image is drawn from its own random stream, seeded by ``(seed, split,
+index)``: the same arguments give byte-identical JSON and images (with the
+same numpy and OpenCV), and image ``i`` does not depend on how many images
+the split has.
 """
 import json
 import os
@@ -16,188 +41,396 @@ import tempfile
 
 import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
 CLASSES = ('circle', 'rectangle', 'triangle', 'star', 'cross')
+#: RGB, one per class: the objects' base colours and mmdet's ``palette``.
 PALETTE = [(220, 20, 60), (0, 130, 200), (60, 180, 75), (255, 180, 0),
            (145, 30, 180)]
-FORMAT_VERSION = 1
+#: Raised whenever the output for the same arguments changes, so that a
+#: dataset made by another version counts as a different dataset.
+GENERATOR_VERSION = 2
+SPLITS = ('train', 'val')
+DEFAULT_MIN_SIZE = (320, 240)  # (w, h)
+DEFAULT_MAX_SIZE = (416, 352)
+MAX_OBJECTS = 8
+EMPTY_IMAGE_PROB = 0.04
+MIN_OBJECT_SIZE = 12  # px, the smallest object's nominal size
+MIN_BOX_SIDE = 8  # px, the smallest side of a (rotated, truncated) box
+MIN_VISIBLE = 0.6  # of an object's pixels; also of a shape inside the image
+RANDOM_COLOR_PROB = 0.25
+MIN_CONTRAST = 80  # RGB distance from the mean colour beneath the object
+# JPEG, as COCO: the loading path and compression artefacts are those of
+# real data, and noisy images take ~40 KB instead of ~300 KB as PNG.
+JPEG_QUALITY = 90
 
 
-def _polygon(kind, cx, cy, w, h, angle):
-    """Vertices of a polygonal shape centred on (cx, cy)."""
-    if kind == 'triangle':
-        pts = np.array([[0, -1], [0.95, 0.8], [-0.95, 0.8]])
-    elif kind == 'star':
-        t = np.arange(10) * np.pi / 5 - np.pi / 2
-        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.42)
-        pts = np.stack([r * np.cos(t), r * np.sin(t)], 1)
-    elif kind == 'cross':
-        a = 0.3
-        pts = np.array([[-a, -1], [a, -1], [a, -a], [1, -a], [1, a], [a, a],
-                        [a, 1], [-a, 1], [-a, a], [-1, a], [-1, -a],
-                        [-a, -a]])
-    else:  # rectangle
-        pts = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
-    pts = pts * [w / 2, h / 2]
-    c, s = np.cos(angle), np.sin(angle)
-    pts = pts @ np.array([[c, s], [-s, c]])
-    return np.round(pts + [cx, cy]).astype(np.int32)
+def _star(points=5, inner=0.42):
+    t = np.arange(2 * points) * np.pi / points - np.pi / 2
+    r = np.where(np.arange(2 * points) % 2 == 0, 1.0, inner)
+    return np.stack([r * np.cos(t), r * np.sin(t)], 1)
+
+
+def _circle(n=64):
+    t = np.arange(n) * 2 * np.pi / n
+    return np.stack([np.cos(t), np.sin(t)], 1)
+
+
+_ARM = 0.3  # half-width of a cross's arms
+#: Each class as a polygon in the box [-1, 1] x [-1, 1], scaled to the
+#: object's width and height, then rotated.
+UNIT_SHAPES = {
+    'circle': _circle(),
+    'rectangle': np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float),
+    'triangle': np.array([[0, -1], [1, 1], [-1, 1]], float),
+    'star': _star(),
+    'cross': np.array([[-_ARM, -1], [_ARM, -1], [_ARM, -_ARM], [1, -_ARM],
+                       [1, _ARM], [_ARM, _ARM], [_ARM, 1], [-_ARM, 1],
+                       [-_ARM, _ARM], [-1, _ARM], [-1, -_ARM],
+                       [-_ARM, -_ARM]], float),
+}
 
 
 def _background(rng, h, w):
-    c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    t = np.linspace(0, 1, w if rng.random() < 0.5 else h)
-    grad = c0 + (c1 - c0) * t[:, None]
-    img = (np.broadcast_to(grad[None], (h, w, 3)) if len(t) == w else
-           np.broadcast_to(grad[:, None], (h, w, 3))).copy()
-    img += rng.normal(0, rng.uniform(5, 25), img.shape)
+    """A cluttered (h, w, 3) uint8 RGB background that holds no object."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    c0, c1 = rng.uniform(0, 255, (2, 3))
+    theta = rng.uniform(0, 2 * np.pi)
+    t = xx * np.cos(theta) + yy * np.sin(theta)
+    t = (t - t.min()) / (t.max() - t.min())
+    img = c0 + (c1 - c0) * t[..., None]
+    gh, gw = rng.integers(2, 7, 2)
+    blotches = rng.uniform(-1, 1, (gh, gw, 3)).astype(np.float32)
+    img += cv2.resize(blotches, (w, h), interpolation=cv2.INTER_CUBIC) * \
+        rng.uniform(10, 50)
+    if rng.random() < 0.5:
+        period, phi = rng.uniform(4, 40), rng.uniform(0, np.pi)
+        stripes = np.sin(2 * np.pi / period *
+                         (xx * np.cos(phi) + yy * np.sin(phi)))
+        img += stripes[..., None] * rng.uniform(8, 30)
     img = np.clip(img, 0, 255).astype(np.uint8)
-    for _ in range(rng.integers(3, 15)):  # distractor strokes
-        p = rng.integers(0, [w, h], size=(2, 2))
-        color = tuple(int(v) for v in rng.integers(0, 256, 3))
-        if rng.random() < 0.5:
-            cv2.line(img, tuple(map(int, p[0])), tuple(map(int, p[1])), color,
-                     int(rng.integers(1, 4)), cv2.LINE_AA)
+    for _ in range(int(rng.integers(3, 16))):
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        thickness = int(rng.integers(1, 4))
+        kind = rng.integers(3)
+        if kind == 0:
+            p, q = rng.integers(0, [w, h], (2, 2)).tolist()
+            cv2.line(img, p, q, color, thickness, cv2.LINE_AA)
+        elif kind == 1:
+            center = rng.integers(0, [w, h]).tolist()
+            axes = rng.integers(5, 60, 2).tolist()
+            cv2.ellipse(img, center, axes, float(rng.uniform(0, 180)), 0,
+                        float(rng.uniform(30, 200)), color, thickness,
+                        cv2.LINE_AA)
         else:
-            cv2.ellipse(img, tuple(map(int, p[0])),
-                        (int(rng.integers(5, 60)), int(rng.integers(5, 60))),
-                        float(rng.uniform(0, 180)), 0,
-                        float(rng.uniform(30, 200)), color,
-                        int(rng.integers(1, 3)), cv2.LINE_AA)
+            pts = rng.integers(0, [w, h]) + np.cumsum(
+                rng.integers(-30, 31, (int(rng.integers(3, 7)), 2)), 0)
+            cv2.polylines(img, [pts.astype(np.int32)], False, color,
+                          thickness, cv2.LINE_AA)
     return img
 
 
-def _draw_mask(kind, h, w, cx, cy, bw, bh, angle):
-    mask = np.zeros((h, w), np.uint8)
-    if kind == 'circle':
-        cv2.circle(mask, (cx, cy), max(bw // 2, 2), 1, -1)
-    elif kind == 'ellipse':
-        cv2.ellipse(mask, (cx, cy), (bw // 2, bh // 2), np.degrees(angle), 0,
-                    360, 1, -1)
+def _object_color(rng, label):
+    if rng.random() < RANDOM_COLOR_PROB:
+        return rng.uniform(0, 255, 3)
+    return np.clip(np.array(PALETTE[label]) + rng.uniform(-50, 50, 3), 0, 255)
+
+
+def _place(rng, img, instances, placed):
+    """Try to draw one object; return its record, or None if it doesn't fit.
+
+    ``instances`` holds ``k + 1`` where object ``k`` of ``placed`` is
+    visible; both are updated when the object is drawn.
+    """
+    h, w = instances.shape
+    label = int(rng.integers(len(CLASSES)))
+    kind = CLASSES[label]
+    size = np.exp(rng.uniform(np.log(MIN_OBJECT_SIZE), np.log(min(h, w) / 2)))
+    aspect = 1.0 if kind == 'circle' else np.exp(rng.uniform(-np.log(2),
+                                                             np.log(2)))
+    if kind == 'rectangle' and rng.random() < 0.5:
+        angle = 0.0
     else:
-        cv2.fillPoly(mask, [_polygon(kind, cx, cy, bw, bh, angle)], 1)
-    return mask
-
-
-def make_image(seed, index, size_range=((320, 416), (240, 352)),
-               max_objects=8):
-    """One image and its objects [(class index, [x, y, w, h]), ...]."""
-    rng = np.random.default_rng([seed, index])
-    w = int(rng.integers(size_range[0][0], size_range[0][1] + 1))
-    h = int(rng.integers(size_range[1][0], size_range[1][1] + 1))
-    img = _background(rng, h, w)
-    n = 0 if rng.random() < 0.04 else int(rng.integers(1, max_objects + 1))
-    objects, masks = [], []
-    for _ in range(n * 4):  # a few tries per object to limit occlusion
-        if len(objects) == n:
+        angle = rng.uniform(0, np.pi)
+    center = rng.uniform(0, [w, h])
+    c, s = np.cos(angle), np.sin(angle)
+    pts = UNIT_SHAPES[kind] * [size * np.sqrt(aspect) / 2,
+                               size / np.sqrt(aspect) / 2]
+    pts = pts @ np.array([[c, s], [-s, c]]) + center
+    pts = np.round(pts).astype(np.int32)
+    # Draw in the shape's window of the image only.
+    x0, y0 = np.maximum(pts.min(0), 0)
+    x1, y1 = np.minimum(pts.max(0) + 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    shape = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(shape, [pts - [x0, y0]], 1)
+    shape = shape.astype(bool)
+    area = int(shape.sum())
+    if area < MIN_VISIBLE * cv2.contourArea(pts) or area == 0:
+        return None  # mostly outside the image
+    ys, xs = np.nonzero(shape)
+    if min(np.ptp(xs), np.ptp(ys)) + 1 < MIN_BOX_SIDE:
+        return None
+    window = (slice(y0, y1), slice(x0, x1))
+    covered = np.bincount(instances[window][shape],
+                          minlength=len(placed) + 1)[1:]
+    if any(obj['visible'] - n < MIN_VISIBLE * obj['area']
+           for obj, n in zip(placed, covered)):
+        return None
+    beneath = img[window][shape].mean(0)
+    for _ in range(5):
+        color = _object_color(rng, label)
+        if np.linalg.norm(color - beneath) >= MIN_CONTRAST:
             break
-        label = int(rng.integers(len(CLASSES)))
-        kind = CLASSES[label]
-        # Log-uniform scale: many small objects, some large.
-        size = float(np.exp(rng.uniform(np.log(12), np.log(min(h, w) / 2))))
-        aspect = 1.0 if kind == 'circle' else float(
-            np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
-        bw, bh = int(size * np.sqrt(aspect)), int(size / np.sqrt(aspect))
-        angle = 0.0 if kind == 'rectangle' and rng.random() < 0.5 else float(
-            rng.uniform(0, np.pi))
-        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
-        mask = _draw_mask(kind, h, w, cx, cy, bw, bh, angle)
-        area = int(mask.sum())
-        if area < 80:
-            continue
+    else:
+        return None
+    img[window][shape] = np.round(color).astype(np.uint8)
+    instances[window][shape] = len(placed) + 1
+    for obj, n in zip(placed, covered):
+        obj['visible'] -= int(n)
+    return dict(label=label, area=area, visible=area,
+                color=tuple(int(v) for v in np.round(color)))
+
+
+def make_image(seed, split, index, min_size=DEFAULT_MIN_SIZE,
+               max_size=DEFAULT_MAX_SIZE):
+    """Draw image ``index`` of ``split`` ('train' or 'val').
+
+    Args:
+        seed (int): The dataset's seed.
+        split (str): One of :data:`SPLITS`.
+        index (int): The image's index in its split.
+        min_size, max_size (tuple[int, int]): (w, h) bounds of the image size.
+
+    Returns:
+        tuple: ``img``, (H, W, 3) uint8 RGB, and its objects, a list of dicts
+        with ``label`` (index into :data:`CLASSES`), ``bbox`` [x, y, w, h],
+        ``area`` and ``mask`` ((H, W) bool) of the visible pixels, and
+        ``color``, the RGB fill before noise.
+    """
+    rng = np.random.default_rng([seed, SPLITS.index(split), index])
+    w = int(rng.integers(min_size[0], max_size[0] + 1))
+    h = int(rng.integers(min_size[1], max_size[1] + 1))
+    img = _background(rng, h, w)
+    if rng.random() < EMPTY_IMAGE_PROB:
+        num = 0
+    else:
+        num = int(rng.integers(1, MAX_OBJECTS + 1))
+    instances = np.zeros((h, w), np.uint8)
+    placed = []
+    for _ in range(10 * num):  # tries: some objects don't fit
+        if len(placed) == num:
+            break
+        obj = _place(rng, img, instances, placed)
+        if obj is not None:
+            placed.append(obj)
+    noise = rng.normal(0, rng.uniform(3, 15), img.shape)
+    img = np.clip(img + noise, 0, 255).round().astype(np.uint8)
+    objects = []
+    for k, obj in enumerate(placed):
+        mask = instances == k + 1
         ys, xs = np.nonzero(mask)
-        if (xs.max() - xs.min() + 1) < 8 or (ys.max() - ys.min() + 1) < 8:
-            continue
-        # At most 40% of an earlier object, or of this one, covered.
-        if any((mask & m).sum() > 0.4 * min(area, m.sum()) for m in masks):
-            continue
-        color = np.array(PALETTE[label]) + rng.integers(-60, 61, 3)
-        shade = np.clip(color, 0, 255).astype(np.uint8)
-        img[mask.astype(bool)] = shade
-        masks.append(mask)
-        box = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-               int(ys.max() - ys.min() + 1)]
-        objects.append((label, box, area))
+        bbox = [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1,
+                int(np.ptp(ys)) + 1]
+        objects.append(dict(label=obj['label'], bbox=bbox,
+                            area=int(mask.sum()), mask=mask,
+                            color=obj['color']))
     return img, objects
 
 
-def build_split(out_dir, split, num_images, seed, first_image_id=1):
-    """Write the images of a split; return its COCO dict."""
-    os.makedirs(osp.join(out_dir, split), exist_ok=True)
+def image_name(split, index):
+    return f'{split}_{index:05d}.jpg'
+
+
+def _write_split(root, split, num_images, first_image_id, info, seed,
+                 min_size, max_size, log):
+    """Write a split's images under ``root/split``; return its COCO dict."""
+    os.makedirs(osp.join(root, split))
     images, annotations = [], []
     for i in range(num_images):
-        img, objects = make_image(seed, (0 if split == 'train' else 1, i))
+        img, objects = make_image(seed, split, i, min_size, max_size)
         image_id = first_image_id + i
-        name = f'{split}_{i:05d}.jpg'
-        cv2.imwrite(osp.join(out_dir, split, name), img,
-                    [cv2.IMWRITE_JPEG_QUALITY, 92])
+        name = image_name(split, i)
+        cv2.imwrite(osp.join(root, split, name),
+                    cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         images.append(dict(id=image_id, file_name=name,
                            width=img.shape[1], height=img.shape[0]))
-        for label, box, area in objects:
+        for obj in objects:
+            rle = mask_utils.encode(np.asfortranarray(obj['mask'],
+                                                      dtype=np.uint8))
             annotations.append(dict(
                 id=len(annotations) + 1, image_id=image_id,
-                category_id=label + 1, bbox=box, area=area, iscrowd=0))
-    return dict(images=images, annotations=annotations,
-                categories=[dict(id=i + 1, name=n)
+                category_id=obj['label'] + 1, bbox=obj['bbox'],
+                area=obj['area'], iscrowd=0,
+                segmentation=dict(size=rle['size'],
+                                  counts=rle['counts'].decode('ascii'))))
+        if (i + 1) % 100 == 0 or i + 1 == num_images:
+            log(f'{split}: {i + 1}/{num_images} images')
+    return dict(info=info, images=images, annotations=annotations,
+                categories=[dict(id=i + 1, name=n, supercategory='shape')
                             for i, n in enumerate(CLASSES)])
 
 
-def generate(out_dir, num_train=300, num_val=100, seed=0, force=False,
-             log=print):
-    """Create the dataset at ``out_dir`` (atomically). Returns a summary.
+def dataset_info(num_train, num_val, seed, min_size, max_size):
+    """The COCO ``info`` of a dataset: what made it and with which arguments.
 
-    An existing dataset made with the same arguments is left as it is; one
-    made otherwise is only replaced with ``force=True``.
+    Two datasets with equal ``info`` are identical.
     """
-    info = dict(description='shufflenet-det synthetic shapes',
-                version=FORMAT_VERSION, num_train=num_train,
-                num_val=num_val, seed=seed)
-    marker = osp.join(out_dir, 'annotations', 'instances_val.json')
-    if osp.isfile(marker):
+    return dict(
+        description='shufflenet-det shapes (tools/data/make_shapes.py)',
+        version=str(GENERATOR_VERSION),
+        generator_args=dict(num_train=num_train, num_val=num_val, seed=seed,
+                            min_size=list(min_size),
+                            max_size=list(max_size)))
+
+
+def ann_file(root, split):
+    return osp.join(root, 'annotations', f'instances_{split}.json')
+
+
+def _existing(out_dir):
+    """What lies at ``out_dir``: (info or None, missing image count).
+
+    ``info`` is None for a dataset whose annotations are missing or broken.
+    """
+    infos, missing = [], 0
+    for split in SPLITS:
         try:
-            with open(marker) as f:
-                existing = json.load(f).get('info')
-        except (OSError, ValueError):
-            existing = None
-        if existing == info:
-            log(f'{out_dir} already holds this dataset (seed {seed}, '
-                f'{num_train} train / {num_val} val images): nothing to do.')
-            return None
-        if not force:
+            with open(ann_file(out_dir, split)) as f:
+                coco = json.load(f)
+            infos.append(coco['info'])
+            missing += sum(not osp.isfile(osp.join(out_dir, split,
+                                                   im['file_name']))
+                           for im in coco['images'])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, 0
+    return (infos[0] if infos[0] == infos[1] else None), missing
+
+
+def summarize(coco):
+    """Counts of a COCO dict: images, empty images, objects per class and
+    per COCO size (small < 32^2 <= medium < 96^2 <= large)."""
+    labels = [a['category_id'] - 1 for a in coco['annotations']]
+    areas = np.array([a['bbox'][2] * a['bbox'][3]
+                      for a in coco['annotations']])
+    per_class = np.bincount(labels, minlength=len(CLASSES))
+    return dict(
+        images=len(coco['images']),
+        empty_images=len(coco['images']) -
+        len({a['image_id'] for a in coco['annotations']}),
+        objects=len(labels),
+        per_class=dict(zip(CLASSES, per_class.tolist())),
+        per_size=dict(small=int((areas < 32**2).sum()),
+                      medium=int(((areas >= 32**2) & (areas < 96**2)).sum()),
+                      large=int((areas >= 96**2).sum())))
+
+
+def format_summary(split, s):
+    return (f'{split}: {s["images"]} images ({s["empty_images"]} without '
+            f'objects), {s["objects"]} objects: ' +
+            ', '.join(f'{n} {c}' for c, n in s['per_class'].items()) +
+            '; by box area: ' +
+            ', '.join(f'{n} {k}' for k, n in s['per_size'].items()))
+
+
+def generate(out_dir, num_train=300, num_val=100, seed=0,
+             min_size=DEFAULT_MIN_SIZE, max_size=DEFAULT_MAX_SIZE,
+             force=False, log=print):
+    """Write the dataset to ``out_dir``, atomically.
+
+    Layout, as mmdet's ``CocoDataset`` reads it (``data_root=out_dir``,
+    ``ann_file='annotations/instances_{split}.json'``,
+    ``data_prefix=dict(img='{split}/')``)::
+
+        out_dir/annotations/instances_train.json, instances_val.json
+        out_dir/train/train_00000.jpg ...
+        out_dir/val/val_00000.jpg ...
+
+    Images are written to a temporary directory beside ``out_dir`` which
+    then replaces it, so ``out_dir`` is never half-written.
+
+    Args:
+        out_dir (str): Where to write the dataset.
+        num_train, num_val (int): Images per split.
+        seed (int): Seed of the whole dataset.
+        min_size, max_size (tuple[int, int]): (w, h) bounds of image sizes.
+        force (bool): Replace a different dataset at ``out_dir``. A
+            directory that is not a COCO-style dataset (no
+            ``annotations/instances_*.json``) is never replaced.
+        log (callable): Receives progress and summary lines.
+
+    Returns:
+        dict | None: Per split, the counts of :func:`summarize`; None if
+        ``out_dir`` already holds this dataset, complete (then nothing is
+        written).
+
+    Raises:
+        FileExistsError: ``out_dir`` holds something else (see ``force``).
+        ValueError: Invalid arguments.
+    """
+    min_size, max_size = tuple(min_size), tuple(max_size)
+    if num_train < 0 or num_val < 0:
+        raise ValueError('the numbers of images must be >= 0')
+    if any(lo > hi for lo, hi in zip(min_size, max_size)):
+        raise ValueError(f'min size {min_size} exceeds max size {max_size}')
+    if min(min_size) < 4 * MIN_OBJECT_SIZE:
+        raise ValueError(f'images must be at least {4 * MIN_OBJECT_SIZE} px '
+                         f'on each side to hold objects of '
+                         f'{MIN_OBJECT_SIZE} px to half their size')
+    info = dataset_info(num_train, num_val, seed, min_size, max_size)
+    if osp.lexists(out_dir):
+        is_dataset = osp.isdir(out_dir) and any(
+            osp.isfile(ann_file(out_dir, s)) for s in SPLITS)
+        if is_dataset:
+            existing, missing = _existing(out_dir)
+            if existing == info and not missing:
+                log(f'{out_dir} already holds this dataset '
+                    f'({info["generator_args"]}): nothing to do.')
+                return None
+            if existing == info:
+                log(f'{out_dir} holds this dataset but {missing} images are '
+                    'missing: writing it again.')
+            elif not force:
+                raise FileExistsError(
+                    f'{out_dir} holds a different dataset (info: {existing}'
+                    f'; asked for: {info}). Choose another --out, or pass '
+                    '--force to replace it.')
+        elif not (osp.isdir(out_dir) and not os.listdir(out_dir)):
             raise FileExistsError(
-                f'{out_dir} holds another dataset ({existing}); choose '
-                'another --out, or pass --force to replace it.')
-    elif osp.exists(out_dir) and os.listdir(out_dir) and not force:
-        raise FileExistsError(
-            f'{out_dir} exists and is not a shapes dataset; choose another '
-            '--out, or pass --force to replace it.')
+                f'{out_dir} exists and is not a COCO-style dataset (no '
+                'annotations/instances_*.json); not replacing it, even with '
+                '--force. Choose another --out, or remove it yourself.')
 
     parent = osp.dirname(osp.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.shapes-', dir=parent)
+    tmp = tempfile.mkdtemp(prefix='.shapes-tmp-', dir=parent)
+    old = None
     try:
         os.makedirs(osp.join(tmp, 'annotations'))
-        summary = {}
-        first_id = 1
-        for split, num in (('train', num_train), ('val', num_val)):
-            coco = build_split(tmp, split, num, seed, first_id)
-            first_id += num
-            coco['info'] = info
-            with open(osp.join(tmp, 'annotations',
-                               f'instances_{split}.json'), 'w') as f:
+        summary, first_image_id = {}, 1
+        for split, num in zip(SPLITS, (num_train, num_val)):
+            coco = _write_split(tmp, split, num, first_image_id, info, seed,
+                                min_size, max_size, log)
+            first_image_id += num
+            with open(ann_file(tmp, split), 'w') as f:
                 json.dump(coco, f)
-            counts = np.bincount([a['category_id'] - 1
-                                  for a in coco['annotations']],
-                                 minlength=len(CLASSES))
-            summary[split] = dict(images=num,
-                                  objects=dict(zip(CLASSES, counts.tolist())))
-            log(f'{split}: {num} images, {int(counts.sum())} objects ('
-                + ', '.join(f'{c} {k}' for c, k in zip(CLASSES, counts))
-                + ')')
-        if osp.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+            summary[split] = summarize(coco)
+        if osp.lexists(out_dir):  # set it aside, swap in the new one
+            old = tempfile.mkdtemp(prefix='.shapes-old-', dir=parent)
+            os.replace(out_dir, osp.join(old, 'dataset'))
+            try:
+                os.replace(tmp, out_dir)
+            except OSError:
+                os.replace(osp.join(old, 'dataset'), out_dir)
+                raise
+        else:
+            os.replace(tmp, out_dir)
     finally:
-        if osp.exists(tmp):
-            shutil.rmtree(tmp)
+        for path in (tmp, old):
+            if path is not None and osp.isdir(path):
+                shutil.rmtree(path)
+    for split, s in summary.items():
+        log(format_summary(split, s))
     return summary
