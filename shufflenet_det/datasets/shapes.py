@@ -94,20 +94,21 @@ UNIT_SHAPES = {
 def _background(rng, h, w):
     """A cluttered (h, w, 3) uint8 RGB background that holds no object."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    c0, c1 = rng.uniform(0, 255, (2, 3))
+    c0, c1 = rng.uniform(0, 255, (2, 3)).astype(np.float32)
     theta = rng.uniform(0, 2 * np.pi)
-    t = xx * np.cos(theta) + yy * np.sin(theta)
+    t = xx * np.float32(np.cos(theta)) + yy * np.float32(np.sin(theta))
     t = (t - t.min()) / (t.max() - t.min())
     img = c0 + (c1 - c0) * t[..., None]
     gh, gw = rng.integers(2, 7, 2)
     blotches = rng.uniform(-1, 1, (gh, gw, 3)).astype(np.float32)
     img += cv2.resize(blotches, (w, h), interpolation=cv2.INTER_CUBIC) * \
-        rng.uniform(10, 50)
+        np.float32(rng.uniform(10, 50))
     if rng.random() < 0.5:
         period, phi = rng.uniform(4, 40), rng.uniform(0, np.pi)
-        stripes = np.sin(2 * np.pi / period *
-                         (xx * np.cos(phi) + yy * np.sin(phi)))
-        img += stripes[..., None] * rng.uniform(8, 30)
+        stripes = np.sin(np.float32(2 * np.pi / period) *
+                         (xx * np.float32(np.cos(phi)) +
+                          yy * np.float32(np.sin(phi))))
+        img += stripes[..., None] * np.float32(rng.uniform(8, 30))
     img = np.clip(img, 0, 255).astype(np.uint8)
     for _ in range(int(rng.integers(3, 16))):
         color = tuple(int(c) for c in rng.integers(0, 256, 3))
@@ -225,8 +226,10 @@ def make_image(seed, split, index, min_size=DEFAULT_MIN_SIZE,
         obj = _place(rng, img, instances, placed)
         if obj is not None:
             placed.append(obj)
-    noise = rng.normal(0, rng.uniform(3, 15), img.shape)
-    img = np.clip(img + noise, 0, 255).round().astype(np.uint8)
+    noise = rng.standard_normal(img.shape, np.float32)
+    noise *= np.float32(rng.uniform(3, 15))
+    noise += img
+    img = np.clip(noise, 0, 255, out=noise).round().astype(np.uint8)
     objects = []
     for k, obj in enumerate(placed):
         mask = instances == k + 1
@@ -307,6 +310,20 @@ def _existing(out_dir):
         except (OSError, ValueError, KeyError, TypeError):
             return None, 0
     return (infos[0] if infos[0] == infos[1] else None), missing
+
+
+def _difference(existing, info):
+    """Says how an existing dataset's ``info`` differs from ``info``."""
+    if not isinstance(existing, dict) or existing.get(
+            'description') != info['description']:
+        return ('made by another tool or another version of this generator, '
+                'or its annotations are broken')
+    if existing.get('version') != info['version']:
+        return (f'made by generator version {existing.get("version")}, '
+                f'this is version {info["version"]}')
+    old, new = existing.get('generator_args') or {}, info['generator_args']
+    return ', '.join(f'{k} {old.get(k)}, asked for {v}'
+                     for k, v in new.items() if old.get(k) != v)
 
 
 def summarize(coco):
@@ -394,9 +411,9 @@ def generate(out_dir, num_train=300, num_val=100, seed=0,
                     'missing: writing it again.')
             elif not force:
                 raise FileExistsError(
-                    f'{out_dir} holds a different dataset (info: {existing}'
-                    f'; asked for: {info}). Choose another --out, or pass '
-                    '--force to replace it.')
+                    f'{out_dir} holds a different dataset '
+                    f'({_difference(existing, info)}). Choose another '
+                    '--out, or pass --force to replace it.')
         elif not (osp.isdir(out_dir) and not os.listdir(out_dir)):
             raise FileExistsError(
                 f'{out_dir} exists and is not a COCO-style dataset (no '
