@@ -61,7 +61,7 @@ MIN_VISIBLE = 0.6  # of an object's pixels; also of a shape inside the image
 RANDOM_COLOR_PROB = 0.25
 MIN_CONTRAST = 80  # RGB distance from the mean colour beneath the object
 # JPEG, as COCO: the loading path and compression artefacts are those of
-# real data, and noisy images take ~40 KB instead of ~300 KB as PNG.
+# real data, and noisy images take ~40 KB instead of ~230 KB as PNG.
 JPEG_QUALITY = 90
 
 

@@ -1,15 +1,15 @@
-"""Generate the embedded detection dataset (COCO format), for users without COCO.
+"""Generate the embedded detection dataset, for users without COCO.
 
     python tools/data/make_shapes.py [--out data/shapes] [--num-train 300]
         [--num-val 100] [--seed 0]
         [--size W H | --min-size W H --max-size W H] [--force]
 
-Writes ``OUT/annotations/instances_{train,val}.json`` and the JPEG images in
-``OUT/train/`` and ``OUT/val/``; what the images and annotations hold is
-described in ``shufflenet_det/datasets/shapes.py``. The same arguments give
-the same bytes. Running it again with the same arguments on a complete
-dataset does nothing; a different dataset at ``OUT`` is replaced only with
-``--force``.
+Writes COCO-format ``OUT/annotations/instances_{train,val}.json`` and the
+JPEG images in ``OUT/train/`` and ``OUT/val/``; what the images and
+annotations hold is described in ``shufflenet_det/datasets/shapes.py``. The
+same arguments give the same bytes. Running it again with the same arguments
+on a complete dataset does nothing; a different dataset at ``OUT`` is
+replaced only with ``--force``.
 """
 import argparse
 import importlib.util
