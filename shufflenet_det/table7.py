@@ -53,10 +53,11 @@ _FAMILY_SPECS = {
     # g = 3 as in the paper's comparisons; V1 has no conv5: C5 = stage4.
     'shufflenetv1': ('ShuffleNetV1', 'widen_factor', (0.5, 1.0, 1.5, 2.0),
                      dict(groups=3), (1, 2)),
+    # C4 = layer5 (stride 16), C5 = the last 1x1 conv (stride 32).
     'mobilenetv2': ('MobileNetV2Paper', 'widen_factor',
-                    (0.15, 0.6, 1.0, 1.4), {}, (1, 3)),
+                    (0.15, 0.6, 1.0, 1.4), {}, (4, 7)),
     'xception': ('LightXception', 'widen_factor', (0.5, 1.0, 1.5, 2.0), {},
-                 (1, 3)),
+                 (1, 2)),
 }
 
 
