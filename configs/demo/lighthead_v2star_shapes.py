@@ -10,18 +10,18 @@ metainfo = dict(
     classes=('circle', 'rectangle', 'triangle', 'star', 'cross'),
     palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (255, 180, 0),
              (145, 30, 180)])
-# Image scale: the ~320-416 px images enlarged to at most 640x512, so the
+# Image scale: the ~320-416 px images enlarged to at most 576x480, so the
 # smallest objects (12 px) are closer to the smallest anchor (32 px).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(640, 512), keep_ratio=True),
+    dict(type='Resize', scale=(576, 480), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(640, 512), keep_ratio=True),
+    dict(type='Resize', scale=(576, 480), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
         type='PackDetInputs',
@@ -58,13 +58,13 @@ model = dict(
     roi_head=dict(bbox_head=dict(num_classes=5)))
 
 # Schedule: a short CPU run; evaluated once, at the end.
-max_epochs = 4
+max_epochs = 3
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=100),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[3], gamma=0.1)
+         milestones=[2], gamma=0.1)
 ]
 optim_wrapper = dict(optimizer=dict(lr=0.04))
 default_hooks = dict(

@@ -16,6 +16,28 @@ from contextlib import contextmanager
 import torch
 
 
+def build_detector(config, checkpoint=None, cfg_options=None):
+    """The config's model in eval mode (random weights unless a checkpoint
+    is given; the backbone's ImageNet init is not loaded).
+
+    ``cfg_options``: a dict of overrides, as mmengine's ``DictAction``
+    parses ``--cfg-options``."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmdet.registry import MODELS
+
+    import shufflenet_det  # noqa: F401
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model = MODELS.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.eval()
+
+
 def synthetic_images(batch_size, shape, seed=0):
     """``batch_size`` random uint8 images of ``shape`` (H, W), on the host."""
     gen = torch.Generator().manual_seed(seed)

@@ -19,9 +19,11 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
-from shufflenet_det.utils.benchmark import (mmdet_batch,  # noqa: E402
-                                            synthetic_images, time_inference)
+from shufflenet_det.utils.benchmark import (build_detector,  # noqa: E402
+                                            mmdet_batch, synthetic_images,
+                                            time_inference)
 
 
 def parse_args(argv=None):
@@ -45,30 +47,9 @@ def parse_args(argv=None):
     p.add_argument('--peer', action='store_true',
                    help='also time torchvision fasterrcnn_mobilenet_v3_large_fpn')
     p.add_argument('--json', help='write the results to this JSON file')
-    p.add_argument('--cfg-options', nargs='+', default=None,
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value')
     return p.parse_args(argv)
-
-
-def build_detector(config, checkpoint=None, cfg_options=None):
-    """The config's model in eval mode (random weights unless a checkpoint
-    is given)."""
-    from mmengine.config import Config, DictAction  # noqa: F401
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmdet.registry import MODELS
-
-    import shufflenet_det  # noqa: F401
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--o', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--o', *cfg_options]).o)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    return model.eval()
 
 
 def build_peer(shape=(800, 1200)):

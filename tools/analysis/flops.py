@@ -1,0 +1,55 @@
+"""FLOPs of a detector at 800x1200 (one image, test mode), with the
+breakdown by part: backbone, RPN, thin feature map, R-CNN head.
+
+    python tools/analysis/flops.py configs/lighthead_v2star.py
+    python tools/analysis/flops.py CONFIG --shape 800 1200 --json out.json
+
+Counted by mmengine's FlopAnalyzer (1 multiply-add = 1 FLOP), with a handle
+for torchvision's PSRoIAlign, which it skips. NMS is not counted (its cost
+depends on the boxes).
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from shufflenet_det.utils.benchmark import build_detector  # noqa: E402
+from shufflenet_det.utils.flops import detector_flops  # noqa: E402
+
+PARTS = {'backbone': 'backbone', 'rpn_head': 'RPN', 'thin_map': 'thin map',
+         'roi_head': 'R-CNN head (PSRoIAlign + fc)', 'neck': 'neck'}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('config')
+    p.add_argument('--shape', type=int, nargs=2, default=[800, 1200],
+                   metavar=('H', 'W'))
+    p.add_argument('--json', help='write the counts to this file')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = p.parse_args(argv)
+
+    model = build_detector(args.config, cfg_options=args.cfg_options)
+    total, by_module, skipped = detector_flops(model, tuple(args.shape))
+    print(f'{osp.basename(args.config)} at {args.shape[0]}x{args.shape[1]}:'
+          f' {total / 1e9:.2f} GFLOPs (multiply-adds)')
+    for name, flops in sorted(by_module.items(), key=lambda kv: -kv[1]):
+        print(f'  {PARTS.get(name, name):<32} {flops / 1e9:8.3f} G '
+              f'({100 * flops / max(total, 1):5.1f}%)')
+    print('  not counted: NMS (depends on the boxes)'
+          + (f'; ops without a handle: {", ".join(skipped)}' if skipped
+             else ''))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(config=args.config, shape=args.shape,
+                           total=total, by_module=by_module,
+                           skipped_ops=skipped), f, indent=2)
+    return total, by_module
+
+
+if __name__ == '__main__':
+    main()
