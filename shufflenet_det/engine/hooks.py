@@ -1,5 +1,7 @@
 import math
 
+import torch
+
 from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
@@ -24,11 +26,11 @@ class StopOnNonFiniteLossHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
-        bad = {
-            name: float(value)
-            for name, value in (outputs or {}).items()
-            if 'loss' in name and not math.isfinite(float(value))
+        losses = {
+            name: float(value.detach() if torch.is_tensor(value) else value)
+            for name, value in (outputs or {}).items() if 'loss' in name
         }
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
         if not bad:
             return
         last = runner.message_hub.get_info('last_ckpt')

@@ -1,0 +1,209 @@
+"""Reproduce the ShuffleNet V2 paper's Table 7: time every cell's Light-Head
+R-CNN at batch 4, 800x1200, read each cell's COCO mmAP from its work_dir
+when it has been evaluated, and print the table beside the paper's, with
+figures like the paper's Fig. 1 (speed vs mmAP, speed vs FLOPs).
+
+    python tools/table7.py                       # all 20 cells, GPU if any
+    python tools/table7.py --device cpu --quick  # CPU: one timed run per cell
+    python tools/table7.py --families shufflenetv2 shufflenetv1 --levels 140M
+    python tools/table7.py --fp16 --json table7_fp16.json --plot table7.png
+
+mmAP comes from work_dirs/lighthead_<family>_<level>/ (the default work_dir
+of tools/train.py and tools/test.py for configs/table7/*): the last
+``coco/bbox_mAP`` logged there.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from shufflenet_det import table7  # noqa: E402
+from shufflenet_det.utils.benchmark import (build_detector,  # noqa: E402
+                                            mmdet_batch, synthetic_images,
+                                            time_inference)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def cell_config(family, level):
+    return osp.join(ROOT, 'configs', 'table7',
+                    f'lighthead_{family}_{level.lower()}.py')
+
+
+def read_mmap(work_dir):
+    """The last COCO bbox mAP (in %) logged under ``work_dir``, or None."""
+    best = None
+    for path in sorted(glob.glob(osp.join(work_dir, '*', '**', '*.json'),
+                                 recursive=True), key=osp.getmtime):
+        with open(path) as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and 'coco/bbox_mAP' in record:
+                    best = 100 * float(record['coco/bbox_mAP'])
+    return best
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--families', nargs='+', default=list(table7.FAMILIES),
+                   choices=table7.FAMILIES)
+    p.add_argument('--levels', nargs='+', default=list(table7.LEVELS),
+                   choices=table7.LEVELS)
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                   else 'cpu', choices=['cuda', 'cpu'])
+    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--shape', type=int, nargs=2, default=[800, 1200],
+                   metavar=('H', 'W'))
+    p.add_argument('--fp16', action='store_true')
+    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--iters', type=int, default=None,
+                   help='timed runs per cell (default 30 CUDA, 3 CPU)')
+    p.add_argument('--warmup', type=int, default=None)
+    p.add_argument('--quick', action='store_true',
+                   help='one warm-up and one timed run per cell (CPU)')
+    p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--work-dirs', default=osp.join(ROOT, 'work_dirs'),
+                   help='where the cells\' work_dirs are')
+    p.add_argument('--json', help='write the measured table here')
+    p.add_argument('--plot', help='save the figures to this PNG')
+    return p.parse_args(argv)
+
+
+def measure(args):
+    device = torch.device(args.device)
+    on_gpu = device.type == 'cuda'
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True
+    if args.fp16 and not on_gpu:
+        raise SystemExit('--fp16 is for CUDA devices.')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    iters = 1 if args.quick else (args.iters or (30 if on_gpu else 3))
+    warmup = 1 if args.quick else (
+        args.warmup if args.warmup is not None else (10 if on_gpu else 1))
+    fmt = torch.channels_last if args.channels_last else \
+        torch.contiguous_format
+    batch = mmdet_batch(synthetic_images(args.batch_size, args.shape))
+    rows = []
+    for family in args.families:
+        for level in args.levels:
+            name = f'lighthead_{family}_{level.lower()}'
+            model = build_detector(cell_config(family, level)).to(
+                device, memory_format=fmt)
+
+            def run():
+                with torch.autocast(device.type, dtype=torch.float16,
+                                    enabled=args.fp16):
+                    return model.test_step(batch)
+
+            res = time_inference(run, device, iters, warmup)
+            speed = args.batch_size / res['median_s']
+            paper = table7.paper(family, level)
+            rows.append(dict(
+                family=family, level=level, config=name,
+                images_per_s=speed, peak_mem_mb=res['peak_mem_mb'],
+                mmap=read_mmap(osp.join(args.work_dirs, name)),
+                paper_mmap=paper['mmap'], paper_images_per_s=paper['speed'],
+                mflops=paper['mflops']))
+            print(f'{name:<36} {speed:8.2f} images/s', flush=True)
+            del model
+    return rows
+
+
+def print_table(rows, args):
+    device = (torch.cuda.get_device_name() if args.device == 'cuda' else
+              f'CPU, {torch.get_num_threads()} threads')
+    print(f'\nTable 7 reproduced: Light-Head R-CNN, batch {args.batch_size},'
+          f' {args.shape[0]}x{args.shape[1]}, '
+          f'{"fp16" if args.fp16 else "fp32"}, {device}. Paper: GTX 1080 '
+          'Ti, images/s; COCO minival mmAP.')
+    levels = [lv for lv in table7.LEVELS if lv in args.levels]
+    head = ' | '.join(f'{lv:>24}' for lv in levels)
+    print(f'{"":<15} | {head}')
+    print(f'{"":<15} | ' + ' | '.join(
+        f'{"img/s (paper)":>14} {"mmAP":>9}' for _ in levels))
+    by_cell = {(r['family'], r['level']): r for r in rows}
+    for family in table7.FAMILIES:
+        if family not in args.families:
+            continue
+        cells = []
+        for lv in levels:
+            r = by_cell[(family, lv)]
+            mmap = f'{r["mmap"]:.1f}' if r['mmap'] is not None else '-'
+            cells.append(f'{r["images_per_s"]:6.1f} ({r["paper_images_per_s"]:>3})'
+                         f'   {mmap:>4}/{r["paper_mmap"]:.1f}')
+        print(f'{table7.DISPLAY_NAMES[family]:<15} | ' + ' | '.join(
+            f'{c:>24}' for c in cells))
+    # The paper's claim: ShuffleNet v2 is faster than v1 and MobileNet v2.
+    for other in ('shufflenetv1', 'mobilenetv2'):
+        if 'shufflenetv2' in args.families and other in args.families:
+            ratios = [by_cell[('shufflenetv2', lv)]['images_per_s'] /
+                      by_cell[(other, lv)]['images_per_s'] for lv in levels]
+            paper = [table7.paper('shufflenetv2', lv)['speed'] /
+                     table7.paper(other, lv)['speed'] for lv in levels]
+            print(f'ShuffleNet v2 / {table7.DISPLAY_NAMES[other]} speed: '
+                  + ', '.join(f'{lv} {r:.2f}x (paper {p:.2f}x)'
+                              for lv, r, p in zip(levels, ratios, paper)))
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for family in table7.FAMILIES:
+        mine = [r for r in rows if r['family'] == family]
+        if not mine:
+            continue
+        label = table7.DISPLAY_NAMES[family]
+        line = axes[1].plot([r['mflops'] for r in mine],
+                            [r['images_per_s'] for r in mine], 'o-',
+                            label=label)[0]
+        with_map = [r for r in mine if r['mmap'] is not None]
+        if with_map:
+            axes[0].plot([r['images_per_s'] for r in with_map],
+                         [r['mmap'] for r in with_map], 'o-',
+                         color=line.get_color(), label=label)
+        axes[0].plot([r['paper_images_per_s'] for r in mine],
+                     [r['paper_mmap'] for r in mine], 'x--',
+                     color=line.get_color(), alpha=0.6,
+                     label=f'{label} (paper, 1080 Ti)')
+    axes[0].set(xlabel='images/s (batch 4, 800x1200)', ylabel='COCO mmAP (%)',
+                title='Speed vs accuracy (x: paper)')
+    axes[1].set(xlabel='backbone MFLOPs (224x224)', ylabel='images/s',
+                title='Speed vs FLOPs (measured)')
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f'Figures saved to {path}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rows = measure(args)
+    print_table(rows, args)
+    if args.plot:
+        plot(rows, args.plot)
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(dict(device=args.device, fp16=args.fp16,
+                           batch_size=args.batch_size, shape=args.shape,
+                           threads=torch.get_num_threads(), rows=rows), f,
+                      indent=2)
+    return rows
+
+
+if __name__ == '__main__':
+    main()
