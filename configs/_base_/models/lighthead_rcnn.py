@@ -46,7 +46,9 @@ model = dict(
             target_stds=[1.0, 1.0, 1.0, 1.0]),
         loss_cls=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+        # Smooth L1 with sigma 3 as the official code (beta = 1 / sigma^2).
+        loss_bbox=dict(type='SmoothL1Loss', beta=1.0 / 9.0,
+                       loss_weight=1.0)),
     roi_head=dict(
         type='StandardRoIHead',
         bbox_roi_extractor=dict(
@@ -71,7 +73,8 @@ model = dict(
             reg_class_agnostic=False,
             loss_cls=dict(
                 type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type='L1Loss', loss_weight=2.0))),
+            # Smooth L1 (sigma 1) weighted x2, as the official code.
+            loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=2.0))),
     train_cfg=dict(
         rpn=dict(
             assigner=dict(
@@ -103,7 +106,9 @@ model = dict(
                 min_pos_iou=0.5,
                 match_low_quality=False,
                 ignore_iof_thr=-1),
-            # OHEM: the 256 RoIs with the highest loss, fg and bg together.
+            # OHEM over all proposals + GT: the 256 RoIs per image with the
+            # highest loss, fg and bg ranked together (HardestRoISampler's
+            # docstring says why mmdet's OHEMSampler does not fit).
             sampler=dict(
                 type='HardestRoISampler', num=256, add_gt_as_proposals=True),
             pos_weight=-1,

@@ -7,16 +7,18 @@ from mmdet.registry import MODELS
 @MODELS.register_module()
 class LargeSeparableConv(BaseModule):
     """Light-Head R-CNN's "large separable convolution" (Li et al. 2017,
-    Sec. 3.2, Fig. 3): makes the thin feature map the position-sensitive RoI
-    pooling reads.
+    Sec. 3; ``global_context_module`` in the official code): makes the thin
+    feature map that the position-sensitive RoI pooling reads.
 
     Two branches, summed, then ReLU::
 
         A: k x 1 conv (C_mid) -> 1 x k conv (C_out)
         B: 1 x k conv (C_mid) -> k x 1 conv (C_out)
 
-    No normalisation layers; weights initialised N(0, 0.01) as in the
-    official code.
+    No normalisation layers; weights initialised N(0, 0.01) and biases 0, as
+    in the official code. On CPU at 800x1200 this layer costs about as many
+    multiply-adds as a 140 MFLOPs backbone (C5 is 25 x 38, k = 15) but runs
+    as four dense convolutions, so it takes a small share of the time.
 
     Args:
         in_channels (int): channels of the input (C5).

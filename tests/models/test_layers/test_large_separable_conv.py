@@ -1,0 +1,52 @@
+"""LargeSeparableConv: the thin feature map of Light-Head R-CNN."""
+import pytest
+import torch
+import torch.nn as nn
+
+from shufflenet_det.models.layers import LargeSeparableConv
+
+
+def test_thin_map_shape_and_channels():
+    layer = LargeSeparableConv(in_channels=32)
+    x = torch.randn(2, 32, 9, 13)
+    out = layer(x)
+    # 10 x 7 x 7 = 490 channels, spatial size kept (padding k // 2).
+    assert out.shape == (2, 490, 9, 13)
+    assert (out >= 0).all()  # ReLU after the sum
+
+
+def test_structure_matches_the_paper():
+    layer = LargeSeparableConv(in_channels=32, mid_channels=64)
+    a1, a2 = layer.branch_a
+    b1, b2 = layer.branch_b
+    # A: k x 1 (C_mid) then 1 x k (C_out); B: 1 x k then k x 1.
+    assert (a1.kernel_size, a1.out_channels) == ((15, 1), 64)
+    assert (a2.kernel_size, a2.out_channels) == ((1, 15), 490)
+    assert (b1.kernel_size, b1.out_channels) == ((1, 15), 64)
+    assert (b2.kernel_size, b2.out_channels) == ((15, 1), 490)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   for m in layer.modules())
+
+
+def test_is_the_relu_of_the_two_branches_summed():
+    torch.manual_seed(0)
+    layer = LargeSeparableConv(in_channels=4, mid_channels=3, out_channels=5,
+                               kernel_size=3)
+    x = torch.randn(1, 4, 6, 7)
+    expected = torch.relu(layer.branch_a(x) + layer.branch_b(x))
+    torch.testing.assert_close(layer(x), expected)
+
+
+def test_init_normal_001():
+    torch.manual_seed(0)
+    layer = LargeSeparableConv(in_channels=256)
+    layer.init_weights()
+    w = layer.branch_a[0].weight
+    assert abs(w.std().item() - 0.01) < 0.001
+    assert all((conv.bias == 0).all() for conv in
+               [*layer.branch_a, *layer.branch_b])
+
+
+def test_even_kernel_rejected():
+    with pytest.raises(ValueError, match='odd'):
+        LargeSeparableConv(in_channels=8, kernel_size=14)
