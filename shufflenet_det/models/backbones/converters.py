@@ -168,10 +168,14 @@ def v1_unit_permutation(mid_channels, groups, grouped_compress=True):
     src = []
     for t in range(mid_channels):
         bucket = pool[cls(t, pos[t])]
-        if not bucket:  # the shuffles send different counts: no match
+        if not bucket:  # the shuffles connect other pairs of groups
             raise ValueError(
-                f'cannot match the official shuffle of {mid_channels} '
-                f'channels in {groups} groups to ours')
+                f'the official channel shuffle of {mid_channels} channels in '
+                f'{groups} groups ({n} per group) connects other pairs of '
+                'groups than ours: no '
+                'reordering of the weights gives the same network. Every '
+                'g = 3 model converts (the ShuffleNet V2 paper compares '
+                'with g = 3); of the official g = 8 models only 2.0x does')
         src.append(bucket.pop(0))
     return src, pos, official_pos
 
@@ -183,8 +187,12 @@ def _permute_v1_unit(out, prefix, groups, grouped_compress):
     dw = f'{prefix}.depthwise_conv3x3_bn'
     expand_w = f'{prefix}.g_conv_1x1_expand.conv.weight'
     mid = out[f'{compress}.conv.weight'].shape[0]
-    src, pos, official_pos = v1_unit_permutation(mid, groups,
-                                                 grouped_compress)
+    try:
+        src, pos, official_pos = v1_unit_permutation(mid, groups,
+                                                     grouped_compress)
+    except ValueError as e:
+        raise ValueError(f'official ShuffleNetV1, unit {prefix}: {e}') \
+            from None
     index = torch.tensor(src)
     for key in [f'{compress}.conv.weight', f'{dw}.conv.weight'] + [
             f'{m}.bn.{p}' for m in (compress, dw) for p in _BN[:4]]:

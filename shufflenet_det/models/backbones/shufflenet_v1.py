@@ -1,107 +1,157 @@
+"""ShuffleNet V1 (Zhang et al., CVPR 2018) for MMDetection."""
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmcv.cnn import ConvModule
+from mmcv.cnn import ConvModule, build_activation_layer
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmdet.models.utils import make_divisible
 from mmdet.registry import MODELS
 from .converters import SHUFFLENET_V1_CONVERTERS
 from .pretrained import init_from_pretrained
-from .shufflenet_v2 import ShuffleNetV2, channel_shuffle
+from .shufflenet_v2 import channel_shuffle
 
 
 class ShuffleUnitV1(BaseModule):
-    """The ShuffleNet V1 unit (Zhang et al., CVPR 2018, Fig. 2b/c).
+    """The ShuffleNet V1 unit (V1 paper Fig. 2b; Fig. 2c for stride 2).
 
-    1x1 group conv - shuffle - 3x3 depthwise conv (stride) - 1x1 group
-    conv; stride 1 adds the input, stride 2 concatenates the 3x3 average
-    pooled input. ReLU after the merge.
+    1x1 group conv (compress to ``out_channels // 4``) + BN + ReLU, 3x3
+    depthwise conv (stride) + BN, channel shuffle, 1x1 group conv (expand) +
+    BN; stride 1 adds the input, then ReLU; stride 2 concatenates the 3x3/2
+    average-pooled input and the ReLU of the branch (``out_channels -
+    in_channels`` channels).
+
+    The paper shuffles right after the first group conv; the shuffle is put
+    after the depthwise conv here, as in the official release and in
+    mmpretrain, whose checkpoints then load unchanged (a depthwise conv acts
+    per channel, so both orders are the same network).
 
     Args:
-        in_channels, out_channels (int): unit input and output channels.
+        in_channels (int): input channels.
+        out_channels (int): output channels (``in_channels`` at stride 1).
         groups (int): groups of the 1x1 convs.
-        stride (int): 1 or 2.
-        first_group_conv (bool): False for the first unit of stage 2, whose
-            input (24 channels) is too narrow to group (V1 Sec. 3.3).
+        stride (int): 1 or 2. Default: 1.
+        grouped_compress (bool): group the first 1x1 conv. False for the
+            first unit of stage 2, whose 24-channel input is too narrow to be
+            split (V1 paper Sec. 3.3). Default: True.
+        conv_cfg (dict, optional): convolution config. Default: None.
+        norm_cfg (dict): normalisation config. Default: ``dict(type='BN')``.
+        act_cfg (dict): activation config. Default: ``dict(type='ReLU')``.
+        with_cp (bool): gradient checkpointing. Default: False.
+        init_cfg (dict, optional): initialisation config. Default: None.
     """
 
     def __init__(self, in_channels, out_channels, groups, stride=1,
-                 first_group_conv=True, conv_cfg=None,
+                 grouped_compress=True, conv_cfg=None,
                  norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU'),
                  with_cp=False, init_cfg=None):
         super().__init__(init_cfg)
+        if stride not in (1, 2):
+            raise ValueError(f'stride must be 1 or 2, got {stride}')
+        if stride == 1 and in_channels != out_channels:
+            raise ValueError('a stride-1 unit keeps its channels, got '
+                             f'{in_channels} -> {out_channels}')
         self.stride = stride
+        self.groups = groups
         self.with_cp = with_cp
+        # The bottleneck is a quarter of the unit's output (V1 Sec. 3.3),
+        # also at stride 2 where the branch gives out - in channels.
+        mid = out_channels // 4
         branch_out = out_channels - in_channels if stride == 2 else \
             out_channels
-        if stride == 1 and in_channels != out_channels:
-            raise ValueError('a stride-1 unit keeps its channels')
-        mid = out_channels // 4
-        self.first_groups = groups if first_group_conv else 1
-        self.groups = groups
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         self.g_conv_1x1_compress = ConvModule(
-            in_channels, mid, 1, groups=self.first_groups, act_cfg=act_cfg,
-            **common)
+            in_channels, mid, 1, groups=groups if grouped_compress else 1,
+            act_cfg=act_cfg, **common)
         self.depthwise_conv3x3_bn = ConvModule(
             mid, mid, 3, stride, 1, groups=mid, act_cfg=None, **common)
         self.g_conv_1x1_expand = ConvModule(
             mid, branch_out, 1, groups=groups, act_cfg=None, **common)
-        self.act = nn.ReLU(inplace=True)
+        if stride == 2:
+            self.avgpool = nn.AvgPool2d(kernel_size=3, stride=2, padding=1)
+        self.act = build_activation_layer(act_cfg)
+
+    def _forward(self, x):
+        out = self.depthwise_conv3x3_bn(self.g_conv_1x1_compress(x))
+        if self.groups > 1:
+            out = channel_shuffle(out, self.groups)
+        out = self.g_conv_1x1_expand(out)
+        if self.stride == 2:
+            return torch.cat((self.avgpool(x), self.act(out)), dim=1)
+        return self.act(out + x)
 
     def forward(self, x):
-
-        def _inner(x):
-            out = self.g_conv_1x1_compress(x)
-            if self.first_groups > 1:
-                out = channel_shuffle(out, self.first_groups)
-            out = self.g_conv_1x1_expand(self.depthwise_conv3x3_bn(out))
-            if self.stride == 2:
-                out = torch.cat(
-                    (F.avg_pool2d(x, 3, 2, 1), out), dim=1)
-            else:
-                out = out + x
-            return self.act(out)
-
         if self.with_cp and x.requires_grad:
-            return cp.checkpoint(_inner, x, use_reentrant=False)
-        return _inner(x)
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
 
 
 @MODELS.register_module()
 class ShuffleNetV1(BaseModule):
-    """ShuffleNet V1 (Zhang et al., CVPR 2018), as an MMDetection backbone.
+    """ShuffleNet V1 (Zhang et al., CVPR 2018) as an MMDetection backbone.
 
-    conv1 3x3/2, max pool 3x3/2, stages 2/3/4 of 4/8/4 units (the first of
-    each with stride 2). Stage channels at 1x (V1 Table 1):
+    conv1 3x3/2, max pool 3x3/2, stages 2/3/4 of 4/8/4
+    :class:`ShuffleUnitV1` (the first of each with stride 2); no final 1x1
+    conv. Stage channels at 1x (V1 paper Table 1):
 
-    ======  ==============
+    ======  =============
     groups  stage2/3/4
-    ======  ==============
+    ======  =============
     1       144/288/576
     2       200/400/800
     3       240/480/960
     4       272/544/1088
     8       384/768/1536
-    ======  ==============
+    ======  =============
 
-    ``widen_factor`` s multiplies them (Table 7 uses g=3 at 0.5/1/1.5/2x:
-    38/140/292/524 MFLOPs); conv1 has 24 channels, 12 at 0.5x and 48 at
-    2x as in the official models.
+    ``widen_factor`` s ("ShuffleNet s x", V1 Sec. 4.1.1) scales them:
+    stage2 becomes ``s * c`` rounded to a multiple of ``4 * groups`` (so the
+    bottleneck, a quarter, splits into the groups), stage3/4 twice and four
+    times that. conv1 has 12/24/24/48 channels at 0.5/1/1.5/2x, widened to
+    16 where the stride-2 unit of stage 2 could not split its ``stage2 -
+    conv1`` output channels into the groups (g = 8 at 0.5x); these are the
+    official models' widths (megvii ShuffleNet-Series, g = 3 and 8), so
+    their checkpoints load. The ShuffleNet V2 paper's comparisons (Tables 7
+    and 8) use g = 3: 38/140/292/524 MFLOPs at 0.5/1/1.5/2x.
 
-    Output indices: 0, 1, 2 = stage2 (stride 8), stage3 (stride 16,
-    **C4**), stage4 (stride 32, **C5**: V1 has no conv5).
+    Output indices (``out_indices``), as ShuffleNet V2's first three:
+
+    - 0: stage2, stride 8;
+    - 1: stage3, stride 16 (**C4**);
+    - 2: stage4, stride 32 (**C5**: V1 has no conv5, so Light-Head R-CNN
+      takes its thin feature map from here).
+
+    Checkpoints: the key layout is mmpretrain's (``conv1``,
+    ``layers.i.j.g_conv_1x1_compress`` ...), so mmpretrain's checkpoints load
+    as they are (its 1.5x differs in conv1: 36 channels); official megvii
+    checkpoints are converted when loaded (``converters.py``, also
+    ``tools/model_converters/megvii2shufflenet.py``).
 
     Args:
-        groups (int): 1, 2, 3, 4 or 8. Default: 3.
+        groups (int): groups of the 1x1 convs: 1, 2, 3, 4 or 8. Default: 3.
         widen_factor (float): 0.5, 1.0, 1.5 or 2.0. Default: 1.0.
-        out_indices, frozen_stages, conv_cfg, norm_cfg, act_cfg, norm_eval,
-        with_cp, init_cfg: as :class:`ShuffleNetV2` (frozen_stages 0 freezes
-            conv1, k the first k stages too).
+        out_indices (Sequence[int]): outputs to return, see above.
+            Default: (2, ).
+        frozen_stages (int): -1 freezes nothing; 0 freezes conv1; k in 1..3
+            freezes conv1 and the first k stages (``requires_grad=False``,
+            eval mode). Default: -1.
+        conv_cfg (dict, optional): convolution config. Default: None.
+        norm_cfg (dict): normalisation config. Default: ``dict(type='BN')``.
+        act_cfg (dict): activation config. Default: ``dict(type='ReLU')``.
+        norm_eval (bool): keep all BN layers in eval mode in training.
+            Default: False.
+        with_cp (bool): gradient checkpointing of every unit. Default: False.
+        init_cfg (dict or list[dict], optional): initialisation config;
+            ``dict(type='Pretrained', checkpoint=PATH, prefix=None)`` loads
+            ImageNet weights in our, mmpretrain's or the official layout.
+            Default: None (Kaiming initialisation).
+
+    Attributes:
+        out_channels (tuple[int]): channels of out_index 0, 1, 2.
     """
 
+    #: groups -> stage2/3/4 channels at 1x; V1 paper Table 1.
     arch_settings = {
         1: (144, 288, 576),
         2: (200, 400, 800),
@@ -109,7 +159,9 @@ class ShuffleNetV1(BaseModule):
         4: (272, 544, 1088),
         8: (384, 768, 1536),
     }
-    widen_factors = (0.5, 1.0, 1.5, 2.0)
+    #: widen_factor -> conv1 channels (the official models').
+    stem_channels = {0.5: 12, 1.0: 24, 1.5: 24, 2.0: 48}
+    #: units per stage (V1 Table 1); the first of each has stride 2.
     stage_blocks = (4, 8, 4)
 
     def __init__(self, groups=3, widen_factor=1.0, out_indices=(2, ),
@@ -120,43 +172,54 @@ class ShuffleNetV1(BaseModule):
         if groups not in self.arch_settings:
             raise ValueError(f'ShuffleNetV1: unsupported groups {groups}; '
                              f'valid: {sorted(self.arch_settings)}')
-        if widen_factor not in self.widen_factors:
+        if widen_factor not in self.stem_channels:
             raise ValueError(
                 f'ShuffleNetV1: unsupported widen_factor {widen_factor}; '
-                f'valid: {list(self.widen_factors)}')
-        if not set(out_indices) <= {0, 1, 2}:
-            raise ValueError(f'ShuffleNetV1: out_indices {out_indices} must '
-                             'be in 0..2 (stage2, stage3, stage4)')
-        if frozen_stages not in range(-1, 4):
+                f'valid: {sorted(self.stem_channels)}')
+        if not all(i in range(3) for i in out_indices):
             raise ValueError(
-                f'frozen_stages must be in -1..3, got {frozen_stages}')
+                f'ShuffleNetV1: out_indices {tuple(out_indices)} must be in '
+                '0..2 (stage2, stage3, stage4; V1 has no conv5)')
+        if frozen_stages not in range(-1, 4):
+            raise ValueError('ShuffleNetV1: frozen_stages must be in -1..3, '
+                             f'got {frozen_stages}')
         self.groups = groups
         self.widen_factor = widen_factor
         self.out_indices = tuple(out_indices)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.with_cp = with_cp
+
+        base = make_divisible(self.arch_settings[groups][0] * widen_factor,
+                              4 * groups)
+        stage_channels = (base, 2 * base, 4 * base)
+        stem = self.stem_channels[widen_factor]
+        stem += (base - stem) % groups  # 12 -> 16 for g = 8 at 0.5x
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
-        # Stage widths are multiples of 4 * groups (bottleneck = out / 4).
-        stage_channels = [int(c * widen_factor) for c in
-                          self.arch_settings[groups]]
-        stem = {0.5: 12, 1.0: 24, 1.5: 24, 2.0: 48}[widen_factor]
+
         self.conv1 = ConvModule(3, stem, 3, 2, 1, act_cfg=act_cfg, **common)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layers = nn.ModuleList()
         in_channels = stem
-        for s, (channels, blocks) in enumerate(
+        for s, (channels, num_units) in enumerate(
                 zip(stage_channels, self.stage_blocks)):
             units = []
-            for i in range(blocks):
-                units.append(ShuffleUnitV1(
-                    in_channels, channels, groups, stride=2 if i == 0 else 1,
-                    first_group_conv=not (s == 0 and i == 0),
-                    act_cfg=act_cfg, with_cp=with_cp, **common))
+            for i in range(num_units):
+                units.append(
+                    ShuffleUnitV1(
+                        in_channels, channels, groups,
+                        stride=2 if i == 0 else 1,
+                        grouped_compress=not (s == 0 and i == 0),
+                        act_cfg=act_cfg, with_cp=with_cp, **common))
                 in_channels = channels
             self.layers.append(nn.Sequential(*units))
-        self.out_channels = tuple(stage_channels)
+        self.out_channels = stage_channels
 
     def init_weights(self):
+        """Kaiming initialisation (mmcv ConvModule's default), the
+        ``init_cfg``, or for ``Pretrained`` the checkpoint through
+        :func:`~.pretrained.load_pretrained` in any layout of
+        ``SHUFFLENET_V1_CONVERTERS``."""
         if not init_from_pretrained(self, SHUFFLENET_V1_CONVERTERS):
             super().init_weights()
 
@@ -169,9 +232,16 @@ class ShuffleNetV1(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    _freeze_stages = ShuffleNetV2._freeze_stages
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        for m in [self.conv1, *self.layers[:self.frozen_stages]]:
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
 
     def train(self, mode=True):
+        """Set the mode, then re-apply ``frozen_stages`` and ``norm_eval``."""
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
