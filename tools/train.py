@@ -13,6 +13,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
@@ -101,10 +102,29 @@ def build_config(args):
     return cfg
 
 
+def setup_cpu_distributed(cfg):
+    """mmengine's pytorch launcher assumes CUDA (``torch.cuda.set_device``,
+    DDP ``device_ids``). Without GPUs, start a gloo process group here (the
+    Runner then finds it initialised) and wrap the model without device
+    ids, so ``tools/dist_train.sh`` also runs on CPU."""
+    if cfg.launcher == 'none' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
 def main(argv=None):
     args = parse_args(argv)
     with user_errors(args.debug, log_dir=args.work_dir):
         cfg = build_config(args)
+        setup_cpu_distributed(cfg)
         if not args.skip_data_check:
             check_dataloaders(cfg, splits=('train', 'val'))
         if not cfg.resume:

@@ -7,8 +7,12 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
-# Stop at the first NaN/inf loss, before it is checkpointed.
-custom_hooks = [dict(type='StopOnNonFiniteLossHook')]
+# Stop at the first NaN/inf loss, before it is checkpointed; keep the random
+# generators' states in checkpoints so that --resume continues exactly.
+custom_hooks = [
+    dict(type='StopOnNonFiniteLossHook'),
+    dict(type='RNGStateHook')
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,

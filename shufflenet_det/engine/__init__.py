@@ -1,3 +1,3 @@
-from .hooks import NonFiniteLossError, StopOnNonFiniteLossHook
+from .hooks import NonFiniteLossError, RNGStateHook, StopOnNonFiniteLossHook
 
-__all__ = ['NonFiniteLossError', 'StopOnNonFiniteLossHook']
+__all__ = ['NonFiniteLossError', 'RNGStateHook', 'StopOnNonFiniteLossHook']

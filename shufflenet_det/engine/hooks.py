@@ -1,5 +1,7 @@
 import math
+import random
 
+import numpy as np
 import torch
 
 from mmengine.hooks import Hook
@@ -42,3 +44,39 @@ class StopOnNonFiniteLossHook(Hook):
             f'(epoch {runner.epoch + 1}): {losses}. Training stopped. '
             f'{where} Usual causes: a learning rate too high for the batch '
             'size (see auto_scale_lr), or invalid boxes in the annotations.')
+
+
+@HOOKS.register_module()
+class RNGStateHook(Hook):
+    """Saves the random number generators' states in every checkpoint and
+    restores them on ``--resume``.
+
+    mmengine restores the model, optimizer, schedulers and the data
+    position, but not the Python, numpy and torch generators, so a resumed
+    run draws other random flips and other RPN / R-CNN samples than the run
+    it continues. With this hook (and ``num_workers=0`` or deterministic
+    worker seeding), a run killed and resumed ends with the same weights as
+    an uninterrupted one.
+    """
+
+    priority = 'VERY_LOW'
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        np_state = np.random.get_state()
+        checkpoint['rng_state'] = dict(
+            python=random.getstate(),
+            numpy=dict(kind=np_state[0], keys=np_state[1].tolist(),
+                       pos=np_state[2], has_gauss=np_state[3],
+                       cached_gaussian=np_state[4]),
+            torch=torch.get_rng_state())
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        state = checkpoint.get('rng_state')
+        if not state or not runner._resume:  # load_from: weights only
+            return
+        version, internal, gauss = state['python']
+        random.setstate((version, tuple(internal), gauss))
+        n = state['numpy']
+        np.random.set_state((n['kind'], np.array(n['keys'], dtype=np.uint32),
+                             n['pos'], n['has_gauss'], n['cached_gaussian']))
+        torch.set_rng_state(state['torch'])
