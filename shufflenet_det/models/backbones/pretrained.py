@@ -14,6 +14,8 @@ from collections import OrderedDict
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .converters import describe_layout
+
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint that does not fit the backbone."""
@@ -126,12 +128,14 @@ def load_pretrained(model, checkpoint, convert=None, map_location='cpu',
         reads = ', '.join([f'its own (as {name}.state_dict(), or an '
                            'mmpretrain/mmdet checkpoint with "backbone." '
                            'keys)'] + known)
+        guess = describe_layout(state)
+        guess = f' It looks like {guess} checkpoint.' if guess else ''
         raise CheckpointMismatchError(
             f'{checkpoint}: none of its {len(state)} keys fit {name} (it has '
             f'e.g. {_key_list(state, 3)}; {name} has e.g. '
-            f'{_key_list(own, 3)}). {name} reads these layouts: {reads}. Is '
-            'it the checkpoint of another network, or does it need '
-            'tools/model_converters/ first?')
+            f'{_key_list(own, 3)}).{guess} {name} reads these layouts: '
+            f'{reads}. Is it the checkpoint of another network, or one that '
+            'tools/model_converters/ must convert first?')
     mismatched = [
         f'{k}: checkpoint {tuple(state[k].shape)} vs model '
         f'{tuple(own[k].shape)}' for k in common
@@ -177,3 +181,38 @@ def init_from_pretrained(module, converters=()):
         module._is_init = True
         return True
     return False
+
+
+def convert_checkpoint(src, dst, converters):
+    """Convert the checkpoint file ``src`` to our layout and save it to
+    ``dst`` (``dict(state_dict=..., meta=...)``), for the command-line tools
+    of ``tools/model_converters/``.
+
+    Args:
+        src (str): the original checkpoint (path or URL).
+        dst (str): where to write the converted one.
+        converters (Sequence[tuple]): ``(name, detect, convert)`` entries
+            (``converters.py``); the first that recognises ``src`` converts.
+
+    Returns:
+        tuple[str, int]: the layout's name and the number of tensors saved.
+
+    Raises:
+        ValueError: no converter recognises ``src``, or its converter refuses
+            it (the message says why).
+    """
+    import torch  # only needed here
+
+    state = unwrap_state_dict(CheckpointLoader.load_checkpoint(src, 'cpu'))
+    found = find_converter(state, converters)
+    if found is None:
+        guess = describe_layout(state)
+        raise CheckpointMismatchError(
+            f'{src}: not a layout this tool converts (it reads: '
+            f'{", ".join(c[0] for c in converters)}).' +
+            (f' It looks like {guess} checkpoint.' if guess else ''))
+    name, _, convert = found
+    state = convert(state)
+    torch.save(dict(state_dict=state,
+                    meta=dict(converted_from=str(src), layout=name)), dst)
+    return name, len(state)
