@@ -2,7 +2,10 @@
 # returns at once when the set-up is complete).
 PY := .venv/bin/python
 
-.PHONY: setup test demo data clean-data
+DEMO_CFG := configs/demo/lighthead_v2star_shapes.py
+DEMO_DIR := work_dirs/demo
+
+.PHONY: setup test demo data
 
 setup:
 	bash tools/setup.sh
@@ -12,3 +15,10 @@ test: setup
 
 data: setup
 	$(PY) tools/data/make_shapes.py --out data/shapes
+
+# The embedded demo: generate data/shapes, train Light-Head R-CNN + ShuffleNet
+# V2* on CPU (resuming if a run is there), evaluate COCO mAP, draw detections.
+demo: data
+	$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_DIR) --resume
+	$(PY) tools/test.py $(DEMO_CFG) $$(cat $(DEMO_DIR)/last_checkpoint) \
+		--work-dir $(DEMO_DIR) --show-dir vis

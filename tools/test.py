@@ -101,7 +101,22 @@ def main(argv=None):
             runner = RUNNERS.build(cfg)
         else:
             runner = Runner.from_cfg(cfg)
-        return runner.test()
+        metrics = runner.test()
+    summarize(metrics, runner, args)
+    return metrics
+
+
+def summarize(metrics, runner, args):
+    """The headline numbers, and where the pictures are."""
+    if 'coco/bbox_mAP' in metrics:
+        print('\nCOCO bbox mAP: {:.1f}  (AP50 {:.1f}, AP75 {:.1f}; small '
+              '{:.1f}, medium {:.1f}, large {:.1f})'.format(*(
+                  100 * metrics.get(f'coco/bbox_{k}', float('nan'))
+                  for k in ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m',
+                            'mAP_l'))))
+    if args.show_dir:
+        print('Detections drawn in '
+              f'{osp.join(runner.log_dir, args.show_dir)}')
 
 
 if __name__ == '__main__':
