@@ -216,12 +216,27 @@ class ShuffleNetV1(BaseModule):
         self.out_channels = stage_channels
 
     def init_weights(self):
-        """Kaiming initialisation (mmcv ConvModule's default), the
-        ``init_cfg``, or for ``Pretrained`` the checkpoint through
-        :func:`~.pretrained.load_pretrained` in any layout of
-        ``SHUFFLENET_V1_CONVERTERS``."""
-        if not init_from_pretrained(self, SHUFFLENET_V1_CONVERTERS):
-            super().init_weights()
+        """Initialise, or load the ``Pretrained`` checkpoint of ``init_cfg``.
+
+        - ``init_cfg=None``: Kaiming normal convs (fan-out, ReLU), BN 1/0;
+        - ``dict(type='Pretrained', checkpoint=...)``: loaded by
+          :func:`~.pretrained.load_pretrained`, in any layout of
+          ``SHUFFLENET_V1_CONVERTERS`` (the official one is recognised);
+        - any other ``init_cfg``: applied by mmengine.
+        """
+        if init_from_pretrained(self, SHUFFLENET_V1_CONVERTERS):
+            return
+        if self.init_cfg is None:
+            # mmengine does not reach the ConvModules inside ``layers`` (a
+            # ModuleList has no init_weights), so initialise them here.
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode='fan_out',
+                                            nonlinearity='relu')
+                elif isinstance(m, _BatchNorm):
+                    nn.init.constant_(m.weight, 1)
+                    nn.init.constant_(m.bias, 0)
+        super().init_weights()
 
     def forward(self, x):
         x = self.maxpool(self.conv1(x))

@@ -251,13 +251,29 @@ class ShuffleNetV2(BaseModule):
         self.out_channels = (*stage_channels, conv5_channels)
 
     def init_weights(self):
-        """Kaiming initialisation (mmcv ConvModule's default), or the
-        ``init_cfg``; ``Pretrained`` loads the checkpoint through
-        :func:`~.pretrained.load_pretrained` in any layout of
-        ``SHUFFLENET_V2_CONVERTERS``. The V2* extra depthwise convs start as
-        the identity, so that they are neutral in a V2 checkpoint."""
+        """Initialise, or load the ``Pretrained`` checkpoint of ``init_cfg``.
+
+        - ``init_cfg=None``: Kaiming normal convs (fan-out, ReLU), BN 1/0;
+        - ``dict(type='Pretrained', checkpoint=...)``: loaded by
+          :func:`~.pretrained.load_pretrained`, in any layout of
+          ``SHUFFLENET_V2_CONVERTERS`` (torchvision's is recognised);
+        - any other ``init_cfg``: applied by mmengine.
+
+        The V2* extra depthwise convs start as the identity in every case
+        unless the checkpoint has them.
+        """
         is_pretrained = (isinstance(self.init_cfg, dict)
                          and self.init_cfg.get('type') == 'Pretrained')
+        if self.init_cfg is None:
+            # mmengine does not reach the ConvModules inside ``layers`` (a
+            # ModuleList has no init_weights), so initialise them here.
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode='fan_out',
+                                            nonlinearity='relu')
+                elif isinstance(m, _BatchNorm):
+                    nn.init.constant_(m.weight, 1)
+                    nn.init.constant_(m.bias, 0)
         if not is_pretrained:
             super().init_weights()
         for m in self.modules():
