@@ -1,0 +1,237 @@
+"""LightHeadRCNN: routing (RPN on C4, R-CNN on the thin map from C5),
+shapes of loss/predict/_forward, channel inference, backbone swap, configs,
+and a short training run."""
+import copy
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+import shufflenet_det  # noqa: F401
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from shufflenet_det import table7
+
+BASE = 'configs/_base_/models/lighthead_rcnn.py'
+NUM_CLASSES = 3
+
+
+def _model_cfg(**backbone):
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(BASE).model
+    # A 0.5x ShuffleNet V2 keeps the tests fast; from scratch.
+    cfg.backbone.update(widen_factor=0.5, frozen_stages=-1, norm_eval=False)
+    if backbone:
+        cfg.backbone = backbone
+    cfg.roi_head.bbox_head.num_classes = NUM_CLASSES
+    return cfg
+
+
+def _build(cfg):
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def _batch(sizes=((128, 160), (96, 128)), seed=0):
+    """Images with filled rectangles of three colours (= classes) on a dark
+    noisy background, as the data loader yields them (uint8, CHW)."""
+    g = torch.Generator().manual_seed(seed)
+    colours = torch.tensor([[255, 40, 40], [40, 255, 40], [40, 40, 255]],
+                           dtype=torch.uint8)
+    inputs, samples = [], []
+    for h, w in sizes:
+        img = torch.randint(0, 60, (3, h, w), dtype=torch.uint8, generator=g)
+        boxes, labels = [], []
+        for k in range(3):
+            bw, bh = torch.randint(24, 56, (2, ), generator=g).tolist()
+            x1 = torch.randint(0, w - bw, (1, ), generator=g).item()
+            y1 = torch.randint(0, h - bh, (1, ), generator=g).item()
+            img[:, y1:y1 + bh, x1:x1 + bw] = colours[k].view(3, 1, 1)
+            boxes.append([x1, y1, x1 + bw, y1 + bh])
+            labels.append(k)
+        sample = DetDataSample(metainfo=dict(
+            img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.)))
+        sample.gt_instances = InstanceData(
+            bboxes=torch.tensor(boxes, dtype=torch.float32),
+            labels=torch.tensor(labels))
+        inputs.append(img)
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    # Tiny inputs gain nothing from more threads, and on a shared, loaded
+    # CPU OpenMP's spinning threads make a training step ~30x slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def model():
+    return _build(_model_cfg())
+
+
+def test_channels_inferred_from_the_backbone(model):
+    # ShuffleNet V2 0.5x: C4 = stage3 (96 ch), C5 = conv5 (1024 ch).
+    assert model.rpn_head.in_channels == 96
+    assert model.thin_map.in_channels == 1024
+    assert model.thin_map.out_channels == 490
+
+
+def test_rpn_sees_only_c4_and_rcnn_only_the_thin_map(model):
+    seen = {}
+
+    def spy(name):
+        def hook(module, args, out):
+            seen[name] = (args[0], out)
+        return hook
+
+    hooks = [
+        model.rpn_head.register_forward_hook(spy('rpn')),
+        model.thin_map.register_forward_hook(spy('thin_map')),
+        model.roi_head.bbox_roi_extractor.register_forward_hook(spy('roi')),
+    ]
+    model.eval()
+    try:
+        with torch.no_grad():
+            data = model.data_preprocessor(_batch(), False)
+            model.predict(data['inputs'], data['data_samples'])
+    finally:
+        for h in hooks:
+            h.remove()
+    h, w = data['inputs'].shape[-2:]  # padded to a multiple of 32
+    rpn_feats = seen['rpn'][0]
+    assert len(rpn_feats) == 1  # one feature map: C4
+    assert rpn_feats[0].shape == (2, 96, h // 16, w // 16)
+    c5, thin = seen['thin_map']
+    assert c5.shape == (2, 1024, h // 32, w // 32)
+    assert thin.shape == (2, 490, h // 32, w // 32)
+    roi_feats, pooled = seen['roi']
+    assert roi_feats[0] is thin
+    assert len(roi_feats) == 1 and roi_feats[0].shape == (2, 490, h // 32,
+                                                           w // 32)
+    assert pooled.shape[1:] == (10, 7, 7)
+
+
+def test_loss(model):
+    model.train()
+    data = model.data_preprocessor(_batch(), True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert {'loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox',
+            'acc'} <= set(losses)
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.thin_map.branch_a[0].weight.grad is not None
+    assert model.rpn_head.rpn_conv.weight.grad is not None
+
+
+def test_predict_and_tensor_mode(model):
+    model.eval()
+    with torch.no_grad():
+        results = model.test_step(_batch())
+        data = model.data_preprocessor(_batch(), False)
+        (cls_score, bbox_pred), = model._forward(data['inputs'],
+                                                 data['data_samples'])
+    assert len(results) == 2
+    for r in results:
+        pred = r.pred_instances
+        assert pred.bboxes.shape[1] == 4 and len(pred.bboxes) <= 100
+        assert len(pred.scores) == len(pred.labels) == len(pred.bboxes)
+    # One row per proposal (at most 1000 per image at test time).
+    assert cls_score.shape[1] == NUM_CLASSES + 1
+    assert bbox_pred.shape == (cls_score.shape[0], 4 * NUM_CLASSES)
+
+
+def test_wrong_strides_rejected():
+    # ResNet stages 2 and 3 are at strides 8 and 16, not 16 and 32.
+    cfg = _model_cfg(type='ResNet', depth=18, out_indices=(1, 2))
+    with pytest.raises(ValueError, match='strides'):
+        MODELS.build(cfg)
+
+
+def test_two_features_required():
+    cfg = _model_cfg()
+    cfg.backbone.out_indices = (1, 2, 3)
+    with pytest.raises(ValueError, match='exactly two'):
+        MODELS.build(cfg)
+
+
+def _swap_cases():
+    cases = [pytest.param(dict(type='ResNet', depth=18, out_indices=(2, 3),
+                               norm_eval=False), (256, 512),
+                          id='mmdet-ResNet-18')]
+    for family in table7.FAMILIES:
+        cases.append(pytest.param(
+            dict(type='Table7Backbone', family=family, level='40M'), None,
+            id=f'Table7Backbone-{family}-40M'))
+    return cases
+
+
+@pytest.mark.parametrize('backbone,channels', _swap_cases())
+def test_backbone_swap(backbone, channels):
+    """Only the backbone dict changes; the heads adapt."""
+    cfg = _model_cfg()
+    cfg.backbone = copy.deepcopy(backbone)
+    try:
+        model = _build(cfg).eval()
+    except KeyError as e:  # a backbone another issue has not landed yet
+        pytest.skip(f'backbone not registered: {e}')
+    if channels is not None:
+        assert (model.rpn_head.in_channels,
+                model.thin_map.in_channels) == channels
+    with torch.no_grad():
+        results = model.test_step(_batch(sizes=((96, 128), )))
+    assert results[0].pred_instances.bboxes.shape[1] == 4
+
+
+@pytest.mark.parametrize('path', ['configs/lighthead_v2star.py',
+                                  'configs/demo/lighthead_v2star_shapes.py'])
+def test_configs_build(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmdet'
+    assert 'shufflenet_det' in cfg.custom_imports.imports
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    assert type(model).__name__ == 'LightHeadRCNN'
+    assert type(model.backbone).__name__ == 'ShuffleNetV2Star'
+    assert model.backbone.out_channels[1] == 232  # C4 of V2* 1x
+    assert model.rpn_head.in_channels == 232
+    assert model.thin_map.in_channels == 1024
+    assert model.rpn_head.num_anchors == 15
+
+
+def test_demo_config_is_the_shapes_dataset():
+    from shufflenet_det.datasets.shapes import CLASSES
+    cfg = Config.fromfile('configs/demo/lighthead_v2star_shapes.py')
+    assert tuple(cfg.train_dataloader.dataset.metainfo.classes) == CLASSES
+    assert tuple(cfg.val_dataloader.dataset.metainfo.classes) == CLASSES
+    assert cfg.model.roi_head.bbox_head.num_classes == len(CLASSES)
+    assert cfg.model.backbone.init_cfg is None  # from scratch
+
+
+def test_short_training_lowers_the_loss():
+    """A few dozen SGD steps on one synthetic batch (mmengine's
+    OptimWrapper and the model's train_step)."""
+    cfg = _model_cfg()
+    # Fewer proposals than COCO's 12000 / 2000 keep the run short.
+    cfg.train_cfg.rpn_proposal.update(nms_pre=2000, max_per_img=500)
+    model = _build(cfg).train()
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01,
+                                         momentum=0.9, weight_decay=1e-4),
+                         clip_grad=dict(max_norm=35))
+    batch = _batch()
+    totals = []
+    for _ in range(30):
+        log_vars = model.train_step(batch, optim)
+        totals.append(log_vars['loss'].item())
+    first, last = sum(totals[:3]) / 3, sum(totals[-3:]) / 3
+    assert last < 0.7 * first, totals
