@@ -1,0 +1,108 @@
+"""The Table 7 configs, the benchmark, FLOPs and table tools."""
+import json
+
+import pytest
+import torch
+from cli_helpers import ROOT, run_tool
+from mmengine.config import Config
+
+from shufflenet_det import table7
+from shufflenet_det.utils.benchmark import (build_detector, mmdet_batch,
+                                            synthetic_images)
+
+
+def cell_cfg(family, level):
+    return Config.fromfile(
+        f'{ROOT}/configs/table7/lighthead_{family}_{level.lower()}.py')
+
+
+@pytest.mark.parametrize('family,level', table7.cells())
+def test_every_cell_builds_and_predicts(family, level):
+    model = build_detector(cell_cfg(family, level))
+    assert type(model.backbone).__name__ == table7.backbone_cfg(
+        family, level)['type']
+    batch = mmdet_batch(synthetic_images(1, (128, 192)))
+    with torch.no_grad():
+        out = model.test_step(batch)
+    assert len(out) == 1
+    det = out[0].pred_instances
+    assert det.bboxes.shape[1] == 4 and len(det) <= 100
+
+
+def test_lighthead_v2star_is_the_v2star_140m_cell():
+    a = Config.fromfile(f'{ROOT}/configs/lighthead_v2star.py')
+    b = cell_cfg('shufflenetv2star', '140M')
+    assert a.model == b.model
+    assert a.model.backbone.family == 'shufflenetv2star'
+
+
+def test_base_pipeline_resizes_to_800x1200():
+    from mmdet.datasets.transforms import Resize
+    cfg = cell_cfg('shufflenetv2', '140M')
+    for pipeline in (cfg.train_pipeline, cfg.test_pipeline):
+        resize = [t for t in pipeline if t['type'] == 'Resize'][0]
+        transform = Resize(**{k: v for k, v in resize.items()
+                              if k != 'type'})
+        for h, w in ((480, 640), (427, 640), (640, 480), (1000, 3000)):
+            out = transform(dict(img=torch.zeros(h, w, 3).numpy()))
+            oh, ow = out['img_shape']
+            assert max(oh, ow) <= 1200 and min(oh, ow) <= 800
+            assert max(oh, ow) == 1200 or min(oh, ow) == 800
+    assert cfg.train_dataloader.dataset.ann_file.endswith(
+        'instances_train2017.json')
+    assert cfg.val_dataloader.dataset.ann_file.endswith(
+        'instances_val2017.json')
+
+
+def test_flops_tool_counts_psroialign_and_large_separable_conv(tmp_path):
+    out = tmp_path / 'flops.json'
+    proc = run_tool('tools/analysis/flops.py',
+                    f'{ROOT}/configs/lighthead_v2star.py', '--shape', '320',
+                    '480', '--json', str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    parts = res['by_module']
+    # Large separable conv at stride 32 on 320x480 (10x15), C5 = 1024,
+    # C_mid 64, C_out 490, k 15: two branches of k x 1 and 1 x k convs.
+    hw = 10 * 15
+    lsc = 2 * hw * 15 * (1024 * 64 + 64 * 490)
+    assert parts['thin_map'] == pytest.approx(lsc, rel=0.01)
+    assert 'ps_roi_align' not in ' '.join(res['skipped_ops'])
+    assert parts['roi_head'] > 0 and parts['rpn_head'] > 0
+    assert res['total'] == pytest.approx(sum(parts.values()), rel=0.01)
+
+
+def test_table_tool_quick_on_two_cells(tmp_path):
+    out, fig = tmp_path / 't7.json', tmp_path / 't7.png'
+    work = tmp_path / 'work_dirs'
+    # A fake evaluated cell: its logged COCO mAP is read back.
+    log = work / 'lighthead_shufflenetv2_40m' / '20260101_000000'
+    log.mkdir(parents=True)
+    (log / '20260101_000000.json').write_text(
+        json.dumps({'coco/bbox_mAP': 0.215}) + '\n')
+    proc = run_tool('tools/table7.py', '--quick', '--device', 'cpu',
+                    '--families', 'shufflenetv2', 'shufflenetv1',
+                    '--levels', '40M', '--shape', '256', '384',
+                    '--batch-size', '1', '--work-dirs', str(work), '--json',
+                    str(out), '--plot', str(fig))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())['rows']
+    assert [(r['family'], r['level']) for r in rows] == [
+        ('shufflenetv2', '40M'), ('shufflenetv1', '40M')]
+    assert all(r['images_per_s'] > 0 for r in rows)
+    assert rows[0]['mmap'] == pytest.approx(21.5)
+    assert rows[0]['paper_mmap'] == 22.5 and rows[1]['mmap'] is None
+    assert 'ShuffleNet v2 / ShuffleNet v1 speed' in proc.stdout
+    assert fig.stat().st_size > 10000
+
+
+def test_benchmark_tool_with_peer(tmp_path):
+    out = tmp_path / 'bench.json'
+    proc = run_tool('tools/analysis/benchmark.py',
+                    f'{ROOT}/configs/lighthead_v2star.py', '--device', 'cpu',
+                    '--shape', '256', '384', '--batch-size', '1', '--iters',
+                    '1', '--warmup', '0', '--peer', '--json', str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())['results']
+    assert len(res) == 2 and all(r['images_per_s'] > 0 for r in res)
+    assert 'speed ratio (ours / peer)' in proc.stdout
