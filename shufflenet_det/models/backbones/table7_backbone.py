@@ -31,4 +31,8 @@ def build_table7_backbone(family, level, detection=True, **overrides):
         ValueError: unknown family or level; the message lists the valid
             ones.
     """
-    return MODELS.build(backbone_cfg(family, level, detection, **overrides))
+    cfg = backbone_cfg(family, level, detection, **overrides)
+    # Our backbones live in mmdet's registry: build there even when another
+    # scope is the default (mmpretrain's, in configs/pretrain/).
+    cfg['_scope_'] = 'mmdet'
+    return MODELS.build(cfg)

@@ -1,0 +1,10 @@
+# ImageNet-1k pretraining of the backbone of Table 7 cell mobilenetv2 140M:
+# MobileNetV2Paper, widen_factor 0.6, divisor 10, which has no public ImageNet weights.
+# mmpretrain's ShuffleNet V2 recipe; REQUIRES mmpretrain (see
+# _base_/imagenet_shufflenet_recipe.py). Result: the ImageNet checkpoint
+# configs/table7/lighthead_mobilenetv2_140m.py loads,
+# checkpoints/mobilenetv2_140m_imagenet.pth.
+_base_ = ['./_base_/imagenet_shufflenet_recipe.py']
+model = dict(
+    backbone=dict(family='mobilenetv2', level='140M'),
+    head=dict(in_channels=1280))  # the cell's C5 channels (table7.py)

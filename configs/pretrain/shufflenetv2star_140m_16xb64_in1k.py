@@ -1,0 +1,10 @@
+# ImageNet-1k pretraining of the backbone of Table 7 cell shufflenetv2star 140M:
+# ShuffleNetV2Star, widen_factor 1.0, which has no public ImageNet weights.
+# mmpretrain's ShuffleNet V2 recipe; REQUIRES mmpretrain (see
+# _base_/imagenet_shufflenet_recipe.py). Result: the ImageNet checkpoint
+# configs/table7/lighthead_shufflenetv2star_140m.py loads,
+# checkpoints/shufflenetv2star_140m_imagenet.pth.
+_base_ = ['./_base_/imagenet_shufflenet_recipe.py']
+model = dict(
+    backbone=dict(family='shufflenetv2star', level='140M'),
+    head=dict(in_channels=1024))  # the cell's C5 channels (table7.py)
