@@ -26,13 +26,14 @@ def _strip(state, prefix):
                        for k, v in state.items())
 
 
-def unwrap_state_dict(checkpoint):
+def unwrap_state_dict(checkpoint, prefix=None):
     """The backbone's state dict inside a loaded checkpoint.
 
     Takes the dict out of the usual wrappers (mmengine's ``state_dict``,
     some releases' ``model``) or uses a bare dict, strips ``module.``
-    (DataParallel) prefixes and, for a classifier (mmpretrain) or a detector
-    (mmdet) checkpoint, keeps only the ``backbone.`` entries (``head.``,
+    (DataParallel) prefixes and keeps only the entries under ``prefix``,
+    with the prefix removed; without a prefix, a classifier (mmpretrain) or
+    detector (mmdet) checkpoint keeps its ``backbone.`` entries (``head.``,
     ``neck.`` ... are dropped).
     """
     state = checkpoint
@@ -43,10 +44,16 @@ def unwrap_state_dict(checkpoint):
         raise CheckpointMismatchError(
             f'expected a state dict in the checkpoint, got {type(state)}')
     state = _strip(state, 'module.')
-    if any(k.startswith('backbone.') for k in state):
-        state = OrderedDict((k[len('backbone.'):], v)
-                            for k, v in state.items()
-                            if k.startswith('backbone.'))
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        if not any(k.startswith(prefix) for k in state):
+            raise CheckpointMismatchError(
+                f'no key of the checkpoint starts with prefix {prefix!r}')
+    elif any(k.startswith('backbone.') for k in state):
+        prefix = 'backbone.'
+    if prefix:
+        state = OrderedDict((k[len(prefix):], v) for k, v in state.items()
+                            if k.startswith(prefix))
     return state
 
 
@@ -101,14 +108,10 @@ def load_pretrained(model, checkpoint, convert=None, map_location='cpu',
             both shapes).
     """
     raw = CheckpointLoader.load_checkpoint(checkpoint, map_location)
-    state = unwrap_state_dict(raw)
-    if prefix:
-        prefix = prefix if prefix.endswith('.') else prefix + '.'
-        state = OrderedDict((k[len(prefix):], v) for k, v in state.items()
-                            if k.startswith(prefix))
-        if not state:
-            raise CheckpointMismatchError(
-                f'{checkpoint}: no key starts with prefix {prefix!r}')
+    try:
+        state = unwrap_state_dict(raw, prefix)
+    except CheckpointMismatchError as e:
+        raise CheckpointMismatchError(f'{checkpoint}: {e}') from None
 
     layout, known = 'own', []
     if callable(convert):

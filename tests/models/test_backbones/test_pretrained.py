@@ -60,14 +60,20 @@ def test_wrappers_and_prefixes(tmp_path, source, wrap):
     assert _same_weights(model, source)
 
 
-def test_init_cfg_prefix(tmp_path, source):
-    path = str(tmp_path / 'distill.pth')
-    torch.save({f'student.{k}': v for k, v in source.state_dict().items()},
+@pytest.mark.parametrize('prefix', ['student', 'backbone.'])
+def test_init_cfg_prefix(tmp_path, source, prefix):
+    path = str(tmp_path / 'prefixed.pth')
+    p = prefix.rstrip('.')
+    torch.save({f'{p}.{k}': v for k, v in source.state_dict().items()},
                path)
     model = _model(init_cfg=dict(type='Pretrained', checkpoint=path,
-                                 prefix='student'))
+                                 prefix=prefix))
     model.init_weights()
     assert _same_weights(model, source)
+    model = _model(init_cfg=dict(type='Pretrained', checkpoint=path,
+                                 prefix='teacher'))
+    with pytest.raises(ValueError, match="prefix 'teacher.'"):
+        model.init_weights()
 
 
 def test_convert_function_and_converter_list(tmp_path):
