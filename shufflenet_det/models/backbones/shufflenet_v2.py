@@ -317,10 +317,10 @@ class ShuffleNetV2Star(ShuffleNetV2):
 
     ShuffleNet V2 with "an additional 3x3 depthwise convolution before the
     first pointwise convolution in each building block", to enlarge the
-    receptive field for detection (the paper compares with Xception, whose
-    blocks stack three 3x3 depthwise convs against V2's one). The extra conv
-    is a 3x3 depthwise conv, stride 1, with BN and no activation (as V2's
-    own depthwise convs).
+    receptive field for detection (Sec. 4.2: 7 for Xception's building
+    block against 3 for V2's; 5 with the extra conv). The extra conv is a
+    3x3 depthwise conv, stride 1, with BN and no activation (as V2's own
+    depthwise convs).
 
     Where it goes in the stride-2 unit is not said in the paper. There the
     input feeds two branches, the shortcut (3x3 dw /2 - 1x1) and the main
@@ -339,8 +339,8 @@ class ShuffleNetV2Star(ShuffleNetV2):
       stride-1 and stride-2 alike.
 
     At stride 1 the extra conv is on ``x2``, the half that enters the
-    convolutional branch, so the identity half stays free (guideline G1..G4
-    of Sec. 3 unchanged).
+    convolutional branch; the identity half still passes untouched (no
+    element-wise work, guideline G4 of Sec. 3).
 
     The extra convs are separate modules (``layers.i.j.extra_dw``) and start
     as the identity (Dirac kernel, BN 1/0): a ShuffleNet V2 ImageNet
