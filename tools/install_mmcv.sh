@@ -83,5 +83,9 @@ else
   say "Cached the wheel in $WHEEL_DIR."
 fi
 
+# Replace whatever mmcv is there (e.g. one without ops) by the built wheel, then
+# let pip add mmcv's own requirements (opencv-python, mmengine, addict, yapf...).
+# None of them is torch, so the torch of this environment stays as it is.
 "$PYTHON" -m pip install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
+"$PYTHON" -m pip install -q "$WHEEL_DIR"/mmcv-*.whl 2>&1 | grep -v '^WARNING: Location' || true
 "$PYTHON" -c 'import mmcv; from mmcv.ops import nms, RoIAlign; print("[install_mmcv] mmcv", mmcv.__version__, "with ops is ready.")'
