@@ -243,7 +243,13 @@ def test_mmdet_coco_dataset(dataset):
     except ImportError as e:
         pytest.skip(f'mmdet.datasets needs mmcv with its ops ({e}); '
                     'build it with tools/install_mmcv.sh')
+    from mmengine.registry import init_default_scope
     from mmdet.datasets import CocoDataset
+
+    # Unscoped names under the mmdet scope, as mmdet's own configs; a
+    # scoped 'mmdet.X' is not found for mmcv's transforms once the mmdet
+    # scope is current (mmengine looks it up in mmdet's registry only).
+    init_default_scope('mmdet')
     with open(dataset / 'annotations' / 'instances_train.json') as f:
         coco = json.load(f)
     ds = CocoDataset(
@@ -252,9 +258,8 @@ def test_mmdet_coco_dataset(dataset):
         data_prefix=dict(img='train/'),
         metainfo=dict(classes=shapes.CLASSES, palette=shapes.PALETTE),
         filter_cfg=dict(filter_empty_gt=True, min_size=0),
-        # Scoped names: no default scope is set here.
-        pipeline=[dict(type='mmdet.LoadImageFromFile'),
-                  dict(type='mmdet.LoadAnnotations', with_bbox=True,
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations', with_bbox=True,
                        with_mask=True)])
     with_objects = {a['image_id'] for a in coco['annotations']}
     assert len(ds) == len(with_objects) == SMALL['num_train'] - 1

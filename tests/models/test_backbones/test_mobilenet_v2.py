@@ -135,3 +135,29 @@ def test_converter_list_recognises_layouts():
     assert detected == ['torchvision']
     own = MobileNetV2Paper().state_dict()
     assert not any(detect(own) for _, detect, _ in MOBILENET_V2_CONVERTERS)
+
+
+def test_converter_tool(tmp_path):
+    import importlib.util
+    import os.path as osp
+    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))))
+    spec = importlib.util.spec_from_file_location(
+        'torchvision2mobilenetv2',
+        osp.join(root, 'tools', 'model_converters',
+                 'torchvision2mobilenetv2.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    tv = _randomized(torchvision.models.mobilenet_v2(weights=None))
+    src, dst = str(tmp_path / 'tv.pth'), str(tmp_path / 'ours.pth')
+    torch.save(tv.state_dict(), src)
+    tool.main([src, dst])
+    converted = torch.load(dst, weights_only=True)['state_dict']
+    ours = MobileNetV2Paper(1.0, 8)
+    assert set(converted) == set(ours.state_dict())
+    # mmdet's own MobileNetV2 has the same layout
+    MODELS.build(dict(type='MobileNetV2')).load_state_dict(converted)
+    with pytest.raises(SystemExit, match='not a layout'):
+        torch.save(ours.state_dict(), src)  # ours: nothing to convert
+        tool.main([src, dst])

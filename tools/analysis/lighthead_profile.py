@@ -1,0 +1,145 @@
+"""Where Light-Head R-CNN's inference time goes: the stages of one batch
+(batch 4, 800x1200 by default), each timed separately, median of N runs.
+
+    python tools/analysis/lighthead_profile.py configs/lighthead_v2star.py
+    python tools/analysis/lighthead_profile.py CONFIG --threads 2 --ops 20
+
+The stages, in order: data_preprocessor (normalise, pad), backbone, thin
+map (LargeSeparableConv on C5), RPN head (3x3 conv + 1x1 convs on C4), RPN
+post-processing (top-k, decode, NMS: 6000 -> 1000 per image), R-CNN
+(PSRoIAlign + fc 2048 + class/box fcs on all proposals) and the R-CNN
+post-processing (softmax, decode, per-class NMS). Their sum is what
+tools/analysis/benchmark.py times as one piece (that tool gives the
+headline images/s and the comparison with torchvision's detector).
+``--ops N`` adds torch.profiler's N most expensive operators of one run.
+"""
+import argparse
+import os.path as osp
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+
+from shufflenet_det.utils.benchmark import (mmdet_batch,  # noqa: E402
+                                            synthetic_images)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('config', help='a LightHeadRCNN config')
+    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--shape', type=int, nargs=2, default=[800, 1200],
+                   metavar=('H', 'W'))
+    p.add_argument('--iters', type=int, default=3, help='timed runs')
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--threads', type=int, default=None,
+                   help="torch CPU threads (default: torch's choice)")
+    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--ops', type=int, default=0, metavar='N',
+                   help='also print the N costliest operators')
+    return p.parse_args(argv)
+
+
+def stages(model, batch):
+    """One inference of ``batch``, split into its stages: a list of
+    (name, callable) run in order, each taking and returning a state
+    dict."""
+    def preprocess(s):
+        data = model.data_preprocessor(batch, False)
+        s.update(x=data['inputs'], samples=data['data_samples'])
+
+    def backbone(s):
+        x = s['x']
+        if s.get('channels_last'):
+            x = x.contiguous(memory_format=torch.channels_last)
+        s['c4'], s['c5'] = model.backbone(x)
+
+    def thin_map(s):
+        s['thin'] = model.thin_map(s['c5'])
+
+    def rpn_head(s):
+        s['rpn_out'] = model.rpn_head((s['c4'], ))
+
+    def rpn_post(s):
+        metas = [d.metainfo for d in s['samples']]
+        s['proposals'] = model.rpn_head.predict_by_feat(
+            *s['rpn_out'], batch_img_metas=metas, rescale=False)
+
+    def rcnn(s):
+        from mmdet.structures.bbox import bbox2roi
+        rois = bbox2roi([p.bboxes for p in s['proposals']])
+        out = model.roi_head._bbox_forward((s['thin'], ), rois)
+        s['rois'], s['rcnn_out'] = rois, out
+
+    def rcnn_post(s):
+        num = tuple(len(p) for p in s['proposals'])
+        out = s['rcnn_out']
+        metas = [d.metainfo for d in s['samples']]
+        s['results'] = model.roi_head.bbox_head.predict_by_feat(
+            rois=s['rois'].split(num), cls_scores=out['cls_score'].split(num),
+            bbox_preds=out['bbox_pred'].split(num), batch_img_metas=metas,
+            rcnn_test_cfg=model.roi_head.test_cfg, rescale=True)
+
+    return [('data_preprocessor', preprocess), ('backbone', backbone),
+            ('thin map (LargeSeparableConv)', thin_map),
+            ('RPN head', rpn_head), ('RPN post-processing', rpn_post),
+            ('R-CNN (PSRoIAlign + fcs)', rcnn),
+            ('R-CNN post-processing', rcnn_post)]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmdet.registry import MODELS
+    import shufflenet_det  # noqa: F401
+
+    cfg = Config.fromfile(args.config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    cfg.model.backbone.init_cfg = None  # random weights suffice for timing
+    model = MODELS.build(cfg.model).eval()
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    batch = mmdet_batch(synthetic_images(args.batch_size, args.shape))
+    plan = stages(model, batch)
+
+    times = {name: [] for name, _ in plan}
+    with torch.inference_mode():
+        for i in range(args.warmup + args.iters):
+            state = dict(channels_last=args.channels_last)
+            for name, run in plan:
+                start = time.perf_counter()
+                run(state)
+                if i >= args.warmup:
+                    times[name].append(time.perf_counter() - start)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    total = sum(medians.values())
+    print(f'{osp.basename(args.config)}: batch {args.batch_size}, '
+          f'{args.shape[0]}x{args.shape[1]}, CPU, '
+          f'{torch.get_num_threads()} threads, '
+          f'{"channels_last, " if args.channels_last else ""}'
+          f'median of {args.iters} runs; '
+          f'{sum(len(p) for p in state["proposals"])} proposals')
+    print(f'{"stage":<32} {"ms":>8} {"share":>6}')
+    for name, t in medians.items():
+        print(f'{name:<32} {1000 * t:>8.1f} {100 * t / total:>5.1f}%')
+    print(f'{"total":<32} {1000 * total:>8.1f} '
+          f'({args.batch_size / total:.2f} images/s)')
+
+    if args.ops:
+        from torch.profiler import profile
+        with torch.inference_mode(), profile() as prof:
+            state = dict(channels_last=args.channels_last)
+            for _, run in plan:
+                run(state)
+        print(prof.key_averages().table(sort_by='self_cpu_time_total',
+                                        row_limit=args.ops))
+
+
+if __name__ == '__main__':
+    main()
