@@ -1,1 +1,1 @@
-from . import backbones, detectors, layers, roi_heads  # noqa: F401
+from . import backbones, dense_heads, detectors, layers, roi_heads  # noqa: F401

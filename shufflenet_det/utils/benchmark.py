@@ -16,9 +16,13 @@ from contextlib import contextmanager
 import torch
 
 
-def build_detector(config, checkpoint=None, cfg_options=None):
+def build_detector(config, checkpoint=None, cfg_options=None, seed=0):
     """The config's model in eval mode (random weights unless a checkpoint
     is given; the backbone's ImageNet init is not loaded).
+
+    The random weights are drawn with ``seed``: the post-processing time
+    (NMS) depends on the scores, so unseeded weights would make the timing
+    of one config vary from run to run.
 
     ``cfg_options``: a dict of overrides, as mmengine's ``DictAction``
     parses ``--cfg-options``."""
@@ -32,6 +36,7 @@ def build_detector(config, checkpoint=None, cfg_options=None):
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
+    torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location='cpu')
@@ -141,3 +146,51 @@ def time_inference(run, device, iters=10, warmup=3, progress=None):
         peak = peak_mb()
     return dict(times=times, median_s=statistics.median(times),
                 peak_mem_mb=peak)
+
+
+def time_interleaved(runs, device, iters=10, warmup=1, progress=None):
+    """Time several models' inference in the same run, fairly: after one
+    untimed run each (which also measures its peak memory) and ``warmup - 1``
+    more, the timed runs go round-robin (A, B, A, B, ...), so a slower
+    phase of a shared machine affects all of them alike.
+
+    ``runs``: a list of callables, each one batch of inference. Returns one
+    dict per run, as :func:`time_inference`.
+    """
+    device = torch.device(device)
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+
+    total = (max(warmup, 1) + iters) * len(runs)
+    done = 0
+
+    def step():
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    results = [dict(times=[]) for _ in runs]
+    with torch.inference_mode():
+        for run, res in zip(runs, results):
+            with _peak_memory(device) as peak_mb:
+                run()
+                sync()
+                res['peak_mem_mb'] = peak_mb()
+            step()
+            for _ in range(max(warmup, 1) - 1):
+                run()
+                step()
+        for _ in range(iters):
+            for run, res in zip(runs, results):
+                sync()
+                start = time.perf_counter()
+                run()
+                sync()
+                res['times'].append(time.perf_counter() - start)
+                step()
+    for res in results:
+        res['median_s'] = statistics.median(res['times'])
+    return results

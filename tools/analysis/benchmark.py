@@ -7,9 +7,10 @@ included. A benchmark, not a test.
     python tools/analysis/benchmark.py CONFIG --device cpu --peer --threads 2
 
 ``--peer`` times torchvision's fasterrcnn_mobilenet_v3_large_fpn (random
-weights, min_size 800, max_size 1200 for the default shape) on the same images in the same run and
-reports the ratio. Without ``--checkpoint`` the detector has random weights;
-post-processing then keeps few boxes, for the peer as for ours.
+weights, min_size 800, max_size 1200 for the default shape) on the same
+images in the same run, the timed runs of the two alternating, and reports
+the ratio. Without ``--checkpoint`` both detectors have random weights,
+drawn with a fixed seed (the NMS time depends on the scores).
 """
 import argparse
 import json
@@ -23,7 +24,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 from shufflenet_det.utils.benchmark import (build_detector,  # noqa: E402
                                             mmdet_batch, synthetic_images,
-                                            time_inference)
+                                            time_interleaved)
 
 
 def parse_args(argv=None):
@@ -62,17 +63,6 @@ def build_peer(shape=(800, 1200)):
         max_size=max(shape)).eval()
 
 
-def benchmark(name, model, run, device, args):
-    from mmengine.utils import ProgressBar
-    bar = ProgressBar(args.warmup + args.iters)
-    res = time_inference(run, device, args.iters, args.warmup,
-                         progress=lambda done, total: bar.update())
-    sys.stdout.write('\n')
-    res.update(name=name, images_per_s=args.batch_size / res['median_s'],
-               params_m=sum(p.numel() for p in model.parameters()) / 1e6)
-    return res
-
-
 def main(argv=None):
     args = parse_args(argv)
     device = torch.device(args.device)
@@ -104,9 +94,9 @@ def main(argv=None):
         with autocast():
             return model.test_step(batch)
 
-    results = [benchmark(osp.basename(args.config), model, run_ours, device,
-                         args)]
+    names, models, runs = [osp.basename(args.config)], [model], [run_ours]
     if args.peer:
+        torch.manual_seed(0)
         peer = build_peer(args.shape).to(device, memory_format=memory_format)
 
         def run_peer():
@@ -114,8 +104,21 @@ def main(argv=None):
                 return peer([img.to(device).float().div_(255)
                              for img in images])
 
-        results.append(benchmark('torchvision fasterrcnn_mobilenet_v3_'
-                                 'large_fpn', peer, run_peer, device, args))
+        names.append('torchvision fasterrcnn_mobilenet_v3_large_fpn')
+        models.append(peer)
+        runs.append(run_peer)
+
+    from mmengine.utils import ProgressBar
+
+    # With the peer: round-robin timed runs, so that both see the machine
+    # in the same state.
+    bar = ProgressBar((max(args.warmup, 1) + args.iters) * len(runs))
+    results = time_interleaved(runs, device, args.iters, args.warmup,
+                               progress=lambda done, total: bar.update())
+    sys.stdout.write('\n')
+    for name, m, res in zip(names, models, results):
+        res.update(name=name, images_per_s=args.batch_size / res['median_s'],
+                   params_m=sum(p.numel() for p in m.parameters()) / 1e6)
 
     print(f'device: {device} ({torch.cuda.get_device_name(device) if on_gpu else "CPU, %d threads" % torch.get_num_threads()}), '
           f'batch {args.batch_size}, {args.shape[0]}x{args.shape[1]}, '
