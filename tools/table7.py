@@ -5,6 +5,8 @@ figures like the paper's Fig. 1 (speed vs mmAP, speed vs FLOPs).
 
     python tools/table7.py                       # all 20 cells, GPU if any
     python tools/table7.py --device cpu --quick  # CPU: one timed run per cell
+
+The cells of one level are timed round-robin (A, B, C, A, B, C, ...).
     python tools/table7.py --families shufflenetv2 shufflenetv1 --levels 140M
     python tools/table7.py --fp16 --json table7_fp16.json --plot table7.png
 
@@ -26,7 +28,7 @@ import torch  # noqa: E402
 from shufflenet_det import table7  # noqa: E402
 from shufflenet_det.utils.benchmark import (build_detector,  # noqa: E402
                                             mmdet_batch, synthetic_images,
-                                            time_inference)
+                                            time_interleaved)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -94,18 +96,25 @@ def measure(args):
         torch.contiguous_format
     batch = mmdet_batch(synthetic_images(args.batch_size, args.shape))
     rows = []
-    for family in args.families:
-        for level in args.levels:
-            name = f'lighthead_{family}_{level.lower()}'
+    # One level at a time, its families' models timed round-robin, so that
+    # the comparison the table is about (families at one level) is made on
+    # the machine in the same state.
+    for level in args.levels:
+        models, runs = [], []
+        for family in args.families:
             model = build_detector(cell_config(family, level)).to(
                 device, memory_format=fmt)
+            models.append(model)
 
-            def run():
+            def run(model=model):
                 with torch.autocast(device.type, dtype=torch.float16,
                                     enabled=args.fp16):
                     return model.test_step(batch)
 
-            res = time_inference(run, device, iters, warmup)
+            runs.append(run)
+        results = time_interleaved(runs, device, iters, warmup)
+        for family, res in zip(args.families, results):
+            name = f'lighthead_{family}_{level.lower()}'
             speed = args.batch_size / res['median_s']
             paper = table7.paper(family, level)
             rows.append(dict(
@@ -115,7 +124,7 @@ def measure(args):
                 paper_mmap=paper['mmap'], paper_images_per_s=paper['speed'],
                 mflops=paper['mflops']))
             print(f'{name:<36} {speed:8.2f} images/s', flush=True)
-            del model
+        del models, runs
     return rows
 
 
@@ -193,8 +202,7 @@ def main(argv=None):
     args = parse_args(argv)
     rows = measure(args)
     print_table(rows, args)
-    if args.plot:
-        plot(rows, args.plot)
+    # The measurements first: a failing plot must not lose them.
     if args.json:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:
@@ -202,6 +210,9 @@ def main(argv=None):
                            batch_size=args.batch_size, shape=args.shape,
                            threads=torch.get_num_threads(), rows=rows), f,
                       indent=2)
+    if args.plot:
+        os.makedirs(osp.dirname(osp.abspath(args.plot)), exist_ok=True)
+        plot(rows, args.plot)
     return rows
 
 

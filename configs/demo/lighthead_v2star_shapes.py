@@ -57,16 +57,18 @@ model = dict(
     backbone=dict(frozen_stages=-1, norm_eval=False, init_cfg=None),
     roi_head=dict(bbox_head=dict(num_classes=5)))
 
-# Schedule: a short CPU run; evaluated once, at the end.
-max_epochs = 3
+# Schedule: a short CPU run (about 12 minutes on 2 cores); evaluated once,
+# at the end. lr 0.02 for 4 images: higher than the linear scaling of the
+# COCO schedule's 0.01 for 16, as training from scratch with BN allows.
+max_epochs = 5
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=100),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[2], gamma=0.1)
+         milestones=[4], gamma=0.1)
 ]
-optim_wrapper = dict(optimizer=dict(lr=0.04))
+optim_wrapper = dict(optimizer=dict(lr=0.02))
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=2, max_keep_ckpts=2))

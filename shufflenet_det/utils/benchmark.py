@@ -20,9 +20,13 @@ def build_detector(config, checkpoint=None, cfg_options=None, seed=0):
     """The config's model in eval mode (random weights unless a checkpoint
     is given; the backbone's ImageNet init is not loaded).
 
-    The random weights are drawn with ``seed``: the post-processing time
-    (NMS) depends on the scores, so unseeded weights would make the timing
-    of one config vary from run to run.
+    Without a checkpoint, the weights are the model's own initialisation
+    (``init_weights()``: the heads' small normal init, as at the start of
+    training), drawn with ``seed``. The post-processing time depends on the
+    scores (how many proposals survive NMS, how many boxes pass the score
+    threshold); with PyTorch's default init instead, those counts, and so
+    the timings, would vary from cell to cell for reasons unrelated to the
+    backbone.
 
     ``cfg_options``: a dict of overrides, as mmengine's ``DictAction``
     parses ``--cfg-options``."""
@@ -36,10 +40,21 @@ def build_detector(config, checkpoint=None, cfg_options=None, seed=0):
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
+    if not checkpoint and cfg.model.get('backbone', {}).get('init_cfg'):
+        cfg.model.backbone.init_cfg = None  # no ImageNet file needed
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location='cpu')
+    else:
+        from mmengine.logging import MMLogger
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel('WARNING')  # init_weights logs every parameter
+        try:
+            model.init_weights()
+        finally:
+            logger.setLevel(level)
     return model.eval()
 
 
@@ -117,37 +132,6 @@ def _peak_memory(device):
         yield lambda: float('nan')
 
 
-def time_inference(run, device, iters=10, warmup=3, progress=None):
-    """Time ``run()`` (one batch of inference) ``iters`` times after
-    ``warmup`` untimed runs.
-
-    Returns a dict with the per-run seconds, their median and the peak
-    memory in MiB. ``progress``, if given, is called after each run with
-    (done, total).
-    """
-    device = torch.device(device)
-
-    def sync():
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-
-    times = []
-    total = warmup + iters
-    with torch.inference_mode(), _peak_memory(device) as peak_mb:
-        for i in range(total):
-            sync()
-            start = time.perf_counter()
-            run()
-            sync()
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-            if progress is not None:
-                progress(i + 1, total)
-        peak = peak_mb()
-    return dict(times=times, median_s=statistics.median(times),
-                peak_mem_mb=peak)
-
-
 def time_interleaved(runs, device, iters=10, warmup=1, progress=None):
     """Time several models' inference in the same run, fairly: after one
     untimed run each (which also measures its peak memory) and ``warmup - 1``
@@ -155,7 +139,8 @@ def time_interleaved(runs, device, iters=10, warmup=1, progress=None):
     phase of a shared machine affects all of them alike.
 
     ``runs``: a list of callables, each one batch of inference. Returns one
-    dict per run, as :func:`time_inference`.
+    dict per run: the seconds of each timed run
+    (``times``), their median (``median_s``) and ``peak_mem_mb``.
     """
     device = torch.device(device)
 

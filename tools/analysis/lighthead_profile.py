@@ -23,8 +23,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 
-from shufflenet_det.utils.benchmark import (mmdet_batch,  # noqa: E402
-                                            synthetic_images)
+from shufflenet_det.utils.benchmark import (build_detector,  # noqa: E402
+                                            mmdet_batch, synthetic_images)
 
 
 def parse_args(argv=None):
@@ -94,15 +94,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmdet.registry import MODELS
-    import shufflenet_det  # noqa: F401
-
-    cfg = Config.fromfile(args.config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    cfg.model.backbone.init_cfg = None  # random weights suffice for timing
-    model = MODELS.build(cfg.model).eval()
+    model = build_detector(args.config)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     batch = mmdet_batch(synthetic_images(args.batch_size, args.shape))
