@@ -5,10 +5,10 @@ figures like the paper's Fig. 1 (speed vs mmAP, speed vs FLOPs).
 
     python tools/table7.py                       # all 20 cells, GPU if any
     python tools/table7.py --device cpu --quick  # CPU: one timed run per cell
-
-The cells of one level are timed round-robin (A, B, C, A, B, C, ...).
     python tools/table7.py --families shufflenetv2 shufflenetv1 --levels 140M
     python tools/table7.py --fp16 --json table7_fp16.json --plot table7.png
+
+The cells of one level are timed round-robin (A, B, C, A, B, C, ...).
 
 mmAP comes from work_dirs/lighthead_<family>_<level>/ (the default work_dir
 of tools/train.py and tools/test.py for configs/table7/*): the last

@@ -47,14 +47,7 @@ def build_detector(config, checkpoint=None, cfg_options=None, seed=0):
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location='cpu')
     else:
-        from mmengine.logging import MMLogger
-        logger = MMLogger.get_current_instance()
-        level = logger.level
-        logger.setLevel('WARNING')  # init_weights logs every parameter
-        try:
-            model.init_weights()
-        finally:
-            logger.setLevel(level)
+        model.init_weights()
     return model.eval()
 
 
