@@ -47,7 +47,15 @@ def build_detector(config, checkpoint=None, cfg_options=None, seed=0):
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location='cpu')
     else:
-        model.init_weights()
+        # init_weights logs every parameter at INFO level: keep it quiet.
+        from mmengine.logging import MMLogger
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel('WARNING')
+        try:
+            model.init_weights()
+        finally:
+            logger.setLevel(level)
     return model.eval()
 
 
