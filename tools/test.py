@@ -46,6 +46,12 @@ def parse_args(argv=None):
         '--skip-data-check', action='store_true',
         help='do not check the datasets\' files before starting')
     parser.add_argument(
+        '--check-images', nargs='?', const='header',
+        choices=['header', 'decode'],
+        help='before starting, also read every image\'s header (format and '
+        'size; the default) or decode every image, and stop listing the '
+        'unreadable ones')
+    parser.add_argument(
         '--debug', action='store_true',
         help='show the full traceback of an error')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -96,7 +102,8 @@ def main(argv=None):
                 f'checkpoint {args.checkpoint} not found (train one with '
                 f'tools/train.py {args.config}).')
         if not args.skip_data_check:
-            check_dataloaders(cfg, splits=('test', ))
+            check_dataloaders(cfg, splits=('test', ),
+                              check_images=args.check_images)
         if 'runner_type' in cfg:
             runner = RUNNERS.build(cfg)
         else:

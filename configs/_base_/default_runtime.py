@@ -8,10 +8,12 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 # Stop at the first NaN/inf loss, before it is checkpointed; keep the random
-# generators' states in checkpoints so that --resume continues exactly.
+# generators' states in checkpoints so that --resume continues exactly; count
+# the images LoadImageFromFileOrSkip skips (WORK_DIR/unreadable_images.txt).
 custom_hooks = [
     dict(type='StopOnNonFiniteLossHook'),
-    dict(type='RNGStateHook')
+    dict(type='RNGStateHook'),
+    dict(type='UnreadableImageHook')
 ]
 
 env_cfg = dict(

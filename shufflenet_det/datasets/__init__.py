@@ -1,1 +1,3 @@
+from .loading import LoadImageFromFileOrSkip  # noqa: F401  (registers it)
 
+__all__ = ['LoadImageFromFileOrSkip']

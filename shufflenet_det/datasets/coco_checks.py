@@ -2,26 +2,43 @@
 
 mmdet reads annotations when the Runner builds the data loaders and images
 in the loader workers, so a wrong path or a broken file surfaces as a long
-traceback, sometimes after minutes. ``check_dataloaders(cfg)`` looks at every
-dataset of the config first and raises :class:`DatasetError`, naming the file
-or config field and what to do, for:
+traceback, sometimes after minutes, or not at all (mmdet drops what it does
+not understand). ``check_dataloaders(cfg)`` looks at every dataset of the
+config first. Policy (README.md, "Robustness"):
 
-- a data root or annotation file that does not exist;
-- an annotation file that is not JSON (truncated) or not COCO (no
-  ``images``/``annotations``/``categories``);
-- annotations pointing at images that are not on disk. Policy: fail, listing
-  the missing paths, rather than train on a silently smaller dataset. An image
-  that exists but cannot be decoded is reported with its path when it is
-  loaded (mmcv's ``LoadImageFromFile``);
+Refused before training (:class:`DatasetError`, naming the file, the first
+offending ids with their count, and what to do), because the file is
+inconsistent and training on it would silently train on something else:
 
-and warns, with counts, about boxes that mmdet's ``CocoDataset`` drops (zero
-or negative size, NaN/inf, entirely outside the image) and images without
-annotations (kept for validation and testing, filtered for training when the
-dataset's ``filter_cfg.filter_empty_gt`` is set, as in mmdet's configs).
+- a data root or annotation file that does not exist, a file that is not
+  JSON (truncated) or not COCO (no ``images``/``annotations``/``categories``);
+- entries without a key mmdet reads (:data:`REQUIRED_KEYS`);
+- duplicate image, annotation or category ids;
+- annotations whose ``image_id`` is not among the images, or whose
+  ``category_id`` is not among the categories;
+- boxes that are not four numbers;
+- class names of the config (``metainfo.classes``) that the file's
+  categories do not have;
+- images that are not on disk, and, with ``check_images``, images whose
+  header (or, with ``'decode'``, whose pixels) cannot be read.
+
+Warned about, with counts, and trained on without them, because mmdet's
+``CocoDataset`` drops them one by one and the rest of the file is sound:
+boxes that are degenerate (under one pixel wide or high, zero area, NaN or
+infinite, entirely outside the image); annotations of categories that the
+config's classes leave out (logged); images without annotations (kept for
+validation and testing, filtered for training when ``filter_empty_gt``);
+with ``check_images``, images whose size differs from the file's
+``width``/``height``. An image that cannot be decoded at run time is skipped
+during training by ``LoadImageFromFileOrSkip`` (counted warning).
 """
 import json
+import logging
 import math
 import os.path as osp
+import time
+import warnings
+from collections import Counter
 
 from mmengine.logging import print_log
 
@@ -75,8 +92,165 @@ def load_coco_json(ann_file, field='ann_file'):
     return data
 
 
-def check_coco_dataset(ds, field, train=False, logger='current'):
-    """Check one CocoDataset-like config dict. Returns a summary dict."""
+#: Keys of each section that mmdet's CocoDataset (and pycocotools) read.
+REQUIRED_KEYS = {
+    'images': ('id', 'file_name', 'width', 'height'),
+    'annotations': ('id', 'image_id', 'category_id', 'bbox', 'area'),
+    'categories': ('id', 'name'),
+}
+
+
+def _first(items, n=5):
+    """'a, b, c, ... (N in all)' of a list."""
+    items = list(items)
+    shown = ', '.join(str(i) for i in items[:n])
+    return shown + (f', ... ({len(items)} in all)' if len(items) > n else '')
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def coco_consistency_problems(data, classes=None):
+    """What makes a parsed COCO file unusable as it is: a list of sentences,
+    each naming the offending ids (first few and the count) and the fix."""
+    problems = []
+    complete = {}
+    for section, keys in REQUIRED_KEYS.items():
+        entries = data[section] if isinstance(data[section], list) else []
+        if not isinstance(data[section], list):
+            problems.append(f"'{section}' is not a list.")
+        lacking = {}
+        for pos, entry in enumerate(entries):
+            absent = [k for k in keys if not isinstance(entry, dict)
+                      or k not in entry]
+            for k in absent:
+                ident = entry.get('id') if isinstance(entry, dict) else None
+                lacking.setdefault(k, []).append(
+                    f'id {ident}' if ident is not None else f'#{pos}')
+        for k, where in lacking.items():
+            problems.append(
+                f"{len(where)} {section} lack the key '{k}' (first: "
+                f'{_first(where)}); add it (mmdet reads it) or remove those '
+                'entries.')
+        complete[section] = [e for e in entries if isinstance(e, dict)
+                             and all(k in e for k in keys)]
+
+    for section, entries in complete.items():
+        counts = Counter(e['id'] for e in entries)
+        dup = [i for i, c in counts.items() if c > 1]
+        if dup:
+            problems.append(
+                f'{len(dup)} {section} ids are used more than once (first: '
+                f'{_first(dup)}); ids must be unique: renumber or remove the '
+                'duplicates.')
+
+    image_ids = {e['id'] for e in complete['images']}
+    cat_ids = {e['id'] for e in complete['categories']}
+    bad_img, bad_cat, bad_box = [], [], []
+    for ann in complete['annotations']:
+        if ann['image_id'] not in image_ids:
+            bad_img.append(f"annotation {ann['id']} -> image {ann['image_id']}")
+        if ann['category_id'] not in cat_ids:
+            bad_cat.append(
+                f"annotation {ann['id']} -> category {ann['category_id']}")
+        box = ann['bbox']
+        if not (isinstance(box, list) and len(box) == 4
+                and all(_is_number(v) for v in box)):
+            bad_box.append(f"annotation {ann['id']}: {box!r}"[:80])
+    if bad_img:
+        problems.append(
+            f"{len(bad_img)} annotations point at an image_id that is not in "
+            f"'images' (first: {_first(bad_img)}); add those images or remove "
+            'the annotations.')
+    if bad_cat:
+        problems.append(
+            f"{len(bad_cat)} annotations have a category_id that is not in "
+            f"'categories' (first: {_first(bad_cat)}); add the category to "
+            "'categories' (and to the config's metainfo.classes) or correct "
+            'or remove the annotations.')
+    if bad_box:
+        problems.append(
+            f"{len(bad_box)} annotations have a 'bbox' that is not four "
+            f'numbers [x, y, width, height] (first: {_first(bad_box, 3)}); '
+            'correct or remove them.')
+    if classes is not None and complete['categories']:
+        names = {e['name'] for e in complete['categories']}
+        absent = [c for c in classes if c not in names]
+        if absent:
+            problems.append(
+                f'{len(absent)} of the config\'s {len(classes)} classes '
+                f'(metainfo.classes) are not among the file\'s categories '
+                f'(first: {_first(absent)}; the file has '
+                f'{_first(sorted(names))}); fix metainfo.classes to use the '
+                'file\'s category names.')
+    return problems
+
+
+def _config_classes(ds):
+    """The class names a CocoDataset config would use, or None if unknown."""
+    classes = (ds.get('metainfo') or {}).get('classes')
+    if classes is None and ds.get('type') == 'CocoDataset':
+        from mmdet.datasets import CocoDataset
+        classes = CocoDataset.METAINFO['classes']
+    return list(classes) if classes is not None else None
+
+
+def _exif_orientation(im):
+    try:
+        return im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001  (a broken EXIF block: loaded as stored)
+        return 1
+
+
+def check_image_files(paths, sizes=None, mode='header'):
+    """Read every image's header (``mode='header'``: format and size, no
+    pixel decoding, Pillow) or decode it (``'decode'``: OpenCV, as the
+    training pipeline does). Returns ``(unreadable, resized)``: lists of
+    ``(path, reason)`` and of ``(path, stored (w, h), listed (w, h))`` for
+    images whose size differs from ``sizes[path]``."""
+    import cv2
+    from PIL import Image
+
+    unreadable, resized = [], []
+    flag = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    limit = 1 << 30  # OpenCV's default CV_IO_MAX_IMAGE_PIXELS
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # no decompression-bomb refusal of panoramas
+    try:
+        for path in paths:
+            try:
+                if mode == 'decode':
+                    img = cv2.imread(path, flag)
+                    if img is None:
+                        raise ValueError('OpenCV cannot decode it')
+                    w, h = img.shape[1], img.shape[0]
+                else:
+                    with warnings.catch_warnings(), Image.open(path) as im:
+                        warnings.simplefilter('ignore')
+                        w, h = im.size
+                        orientation = _exif_orientation(im)
+                    if w * h > limit:
+                        raise ValueError(
+                            f'{w}x{h} pixels, more than OpenCV decodes '
+                            '(2^30, CV_IO_MAX_IMAGE_PIXELS)')
+            except Exception as e:  # noqa: BLE001
+                unreadable.append((path, f'{type(e).__name__}: {e}'[:120]))
+                continue
+            listed = (sizes or {}).get(path)
+            if listed and tuple(listed) != (w, h):
+                resized.append((path, (w, h), tuple(listed)))
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    return unreadable, resized
+
+
+def check_coco_dataset(ds, field, train=False, logger='current',
+                       check_images=None):
+    """Check one CocoDataset-like config dict. Returns a summary dict.
+
+    ``check_images``: None, ``'header'`` or ``'decode'``
+    (:func:`check_image_files`)."""
     root = ds.get('data_root') or ''
     if root and not osp.isdir(root):
         raise DatasetError(
@@ -85,6 +259,12 @@ def check_coco_dataset(ds, field, train=False, logger='current'):
             'elsewhere with --cfg-options.')
     ann_file = _join(root, ds.get('ann_file', ''))
     data = load_coco_json(ann_file, f'{field}.ann_file')
+
+    problems = coco_consistency_problems(data, _config_classes(ds))
+    if problems:
+        raise DatasetError(
+            f'{field}: {ann_file} is inconsistent; correct the file (or '
+            'regenerate it) before training:\n  - ' + '\n  - '.join(problems))
 
     prefix = ds.get('data_prefix', {}).get('img', '')
     img_dir = _join(root, prefix)
@@ -98,30 +278,37 @@ def check_coco_dataset(ds, field, train=False, logger='current'):
             f'{field}.data_prefix.img, or remove those images from the '
             'annotation file.')
 
-    sizes = {im['id']: (im.get('width'), im.get('height'))
-             for im in data['images']}
-    bad = {'zero or negative size': 0, 'NaN or infinite': 0,
-           'outside the image': 0, 'unknown image id': 0}
+    if check_images:
+        _check_images(data, img_dir, ann_file, field, check_images, logger)
+
+    sizes = {im['id']: (im['width'], im['height']) for im in data['images']}
+    classes = _config_classes(ds)
+    used_cats = None if classes is None else {
+        c['id'] for c in data['categories'] if c['name'] in classes}
+    bad = {'zero or negative size': 0, 'under 1 pixel wide or high': 0,
+           'zero area': 0, 'NaN or infinite': 0, 'outside the image': 0}
     examples = {}
     annotated = set()
+    unused = 0
     for ann in data['annotations']:
         reason = None
-        box = ann.get('bbox', [])
-        if ann.get('image_id') not in sizes:
-            reason = 'unknown image id'
-        elif len(box) != 4 or not all(
-                isinstance(v, (int, float)) and math.isfinite(v) for v in box):
+        x, y, bw, bh = box = ann['bbox']
+        w, h = sizes[ann['image_id']]
+        if not all(math.isfinite(v) for v in box):
             reason = 'NaN or infinite'
-        elif box[2] <= 0 or box[3] <= 0:
+        elif bw <= 0 or bh <= 0:
             reason = 'zero or negative size'
-        else:
-            w, h = sizes[ann['image_id']]
-            x, y, bw, bh = box
-            if w and h and (x >= w or y >= h or x + bw <= 0 or y + bh <= 0):
-                reason = 'outside the image'
+        elif bw < 1 or bh < 1:
+            reason = 'under 1 pixel wide or high'
+        elif w and h and (x >= w or y >= h or x + bw <= 0 or y + bh <= 0):
+            reason = 'outside the image'
+        elif not ann['area'] > 0:
+            reason = 'zero area'
         if reason:
             bad[reason] += 1
-            examples.setdefault(reason, ann.get('id'))
+            examples.setdefault(reason, ann['id'])
+        elif used_cats is not None and ann['category_id'] not in used_cats:
+            unused += 1
         else:
             annotated.add(ann['image_id'])
     dropped = {k: v for k, v in bad.items() if v}
@@ -129,19 +316,56 @@ def check_coco_dataset(ds, field, train=False, logger='current'):
         detail = '; '.join(f'{v} {k} (e.g. annotation id {examples[k]})'
                            for k, v in dropped.items())
         print_log(f'{field}: {ann_file}: boxes ignored by mmdet: {detail}.',
-                  logger=logger, level=30)
+                  logger=logger, level=logging.WARNING)
+    if unused:
+        print_log(f'{field}: {unused} annotations of categories that the '
+                  "config's metainfo.classes leave out are not used.",
+                  logger=logger, level=logging.INFO)
     empty = len(sizes) - len(annotated)
     if empty:
         filtered = train and ds.get('filter_cfg', {}).get('filter_empty_gt')
         what = 'filtered out for training' if filtered else 'kept'
         print_log(f'{field}: {empty} images without (valid) annotations, '
-                  f'{what}.', logger=logger, level=20)
+                  f'{what}.', logger=logger, level=logging.INFO)
     return dict(images=len(sizes), annotations=len(data['annotations']),
-                dropped=dropped, empty_images=empty)
+                dropped=dropped, empty_images=empty, unused_annotations=unused)
 
 
-def check_dataloaders(cfg, splits=('train', 'val', 'test'), logger='current'):
-    """Check the COCO-style datasets of ``cfg``'s data loaders."""
+def _check_images(data, img_dir, ann_file, field, mode, logger):
+    paths = [osp.join(img_dir, im['file_name']) for im in data['images']]
+    sizes = {p: (im['width'], im['height'])
+             for p, im in zip(paths, data['images'])}
+    start = time.perf_counter()
+    unreadable, resized = check_image_files(paths, sizes, mode)
+    print_log(f'{field}: --check-images {mode}: {len(paths)} images read in '
+              f'{time.perf_counter() - start:.1f} s.', logger=logger,
+              level=logging.INFO)
+    if unreadable:
+        listed = '\n  '.join(f'{p} ({r})' for p, r in unreadable[:20])
+        more = (f'\n  ... and {len(unreadable) - 20} more'
+                if len(unreadable) > 20 else '')
+        raise DatasetError(
+            f'{field}: {len(unreadable)} of the {len(paths)} images listed in '
+            f'{ann_file} cannot be read:\n  {listed}{more}\nReplace them or '
+            'remove them from the annotation file. (Without --check-images, '
+            'training skips such images with a warning; evaluation stops at '
+            'them.)')
+    if resized:
+        shown = ', '.join(f'{p}: {w}x{h} on disk, {lw}x{lh} listed'
+                          for p, (w, h), (lw, lh) in resized[:3])
+        print_log(
+            f'{field}: {len(resized)} images differ in size from the width/'
+            f'height of {ann_file} (first: {shown}); their boxes may not fit '
+            'the pixels. Check the files (images loaded as stored, EXIF '
+            'orientation ignored).', logger=logger, level=logging.WARNING)
+
+
+def check_dataloaders(cfg, splits=('train', 'val', 'test'), logger='current',
+                      check_images=None):
+    """Check the COCO-style datasets of ``cfg``'s data loaders.
+
+    ``check_images``: None, ``'header'`` or ``'decode'``, as
+    :func:`check_coco_dataset`."""
     results = {}
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
@@ -152,5 +376,45 @@ def check_dataloaders(cfg, splits=('train', 'val', 'test'), logger='current'):
             if 'ann_file' not in ds:
                 continue
             results[field] = check_coco_dataset(
-                ds, field, train=split == 'train', logger=logger)
+                ds, field, train=split == 'train', logger=logger,
+                check_images=check_images)
+    check_image_loading(cfg, logger)
     return results
+
+
+def _loader_transform(ds):
+    for t in ds.get('pipeline') or []:
+        if str(t.get('type', '')).split('.')[-1].startswith('LoadImageFrom'):
+            return t
+    return None
+
+
+def check_image_loading(cfg, logger='current'):
+    """Say when the training pipeline stops at an undecodable image, and
+    when training and testing load images differently (EXIF orientation:
+    ``color_type``)."""
+    loads = {}
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader') or {}
+        for field, ds in _datasets(loader.get('dataset') or {},
+                                   f'{split}_dataloader.dataset'):
+            t = _loader_transform(ds)
+            if t is not None:
+                loads[field] = t
+    for field, t in loads.items():
+        if field.startswith('train') and not str(t['type']).endswith(
+                'LoadImageFromFileOrSkip'):
+            print_log(
+                f'{field}.pipeline loads images with {t["type"]}: an image '
+                'that cannot be decoded will stop training. '
+                'LoadImageFromFileOrSkip skips it with a warning instead.',
+                logger=logger, level=logging.INFO)
+    colors = {f: t.get('color_type', 'color') for f, t in loads.items()}
+    if len(set(colors.values())) > 1:
+        shown = ', '.join(f'{f}: {c!r}' for f, c in colors.items())
+        print_log(
+            'The pipelines load images with different color_type values '
+            f'({shown}): EXIF-rotated images then differ between training '
+            "and testing. Use 'color_ignore_orientation' everywhere "
+            '(README.md, "Robustness").', logger=logger,
+            level=logging.WARNING)

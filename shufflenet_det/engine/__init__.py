@@ -1,3 +1,5 @@
-from .hooks import NonFiniteLossError, RNGStateHook, StopOnNonFiniteLossHook
+from .hooks import (NonFiniteLossError, RNGStateHook, StopOnNonFiniteLossHook,
+                    UnreadableImageHook)
 
-__all__ = ['NonFiniteLossError', 'RNGStateHook', 'StopOnNonFiniteLossHook']
+__all__ = ['NonFiniteLossError', 'RNGStateHook', 'StopOnNonFiniteLossHook',
+           'UnreadableImageHook']

@@ -1,11 +1,17 @@
+import logging
 import math
+import os
+import os.path as osp
 import random
 
 import numpy as np
 import torch
 
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmdet.registry import HOOKS
+
+from ..datasets.loading import UNREADABLE_IMAGES_ENV, read_unreadable_record
 
 
 class NonFiniteLossError(RuntimeError):
@@ -80,3 +86,43 @@ class RNGStateHook(Hook):
         np.random.set_state((n['kind'], np.array(n['keys'], dtype=np.uint32),
                              n['pos'], n['has_gauss'], n['cached_gaussian']))
         torch.set_rng_state(state['torch'])
+
+
+@HOOKS.register_module()
+class UnreadableImageHook(Hook):
+    """Counts the images that ``LoadImageFromFileOrSkip`` skipped.
+
+    Before training it points the data-loader workers (inherited
+    environment) at ``WORK_DIR/unreadable_images.txt``, where each skipped
+    image is recorded once with its reason, whichever worker met it; at the
+    end of an epoch that added to the file, and at the end of training, it
+    logs the count and where the list is. The file stays in the work_dir, so
+    a resumed run does not warn again about the same images.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, filename='unreadable_images.txt'):
+        self.filename = filename
+        self._reported = 0
+
+    def before_train(self, runner):
+        self.record = osp.join(runner.work_dir, self.filename)
+        os.environ[UNREADABLE_IMAGES_ENV] = self.record
+        self._reported = len(read_unreadable_record(self.record))
+
+    def _summary(self, runner, final):
+        count = len(read_unreadable_record(self.record))
+        if count == 0 or (count == self._reported and not final):
+            return
+        self._reported = count
+        print_log(
+            f'{count} unreadable image(s) skipped so far in this work_dir '
+            f'(each replaced by another sample), listed in {self.record}.',
+            logger='current', level=logging.WARNING)
+
+    def after_train_epoch(self, runner):
+        self._summary(runner, final=False)
+
+    def after_train(self, runner):
+        self._summary(runner, final=True)

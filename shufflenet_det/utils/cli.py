@@ -30,6 +30,28 @@ def check_pretrained(cfg):
         '--cfg-options model.backbone.init_cfg=None (expect a lower mAP).')
 
 
+def worker_error_message(e):
+    """The one-line message of an exception, also when torch re-raised it
+    from a data-loader worker (its message then holds the worker's whole
+    traceback: "Caught X in DataLoader worker process N. Original
+    Traceback ...")."""
+    msg = str(e) or type(e).__name__
+    if isinstance(e, KeyError) and msg.startswith(("'", '"')):
+        msg = msg[1:-1]  # KeyError quotes its message
+    head, sep, trace = msg.partition('\nOriginal Traceback')
+    if sep:
+        lines = [ln for ln in trace.strip().splitlines() if ln.strip()]
+        last = lines[-1] if lines else ''
+        where = head.split(' in ', 1)[-1].rstrip('.')  # "DataLoader worker ..."
+        msg = f'{last.strip()} (in {where})'
+    if 'failed to load image' in msg:  # mmcv's LoadImageFromFile
+        msg += ('. The image cannot be decoded: replace it or remove it from '
+                'the annotation file (--check-images decode lists all such '
+                'images before a run; LoadImageFromFileOrSkip skips them '
+                'during training).')
+    return msg
+
+
 @contextmanager
 def user_errors(debug=False, log_dir=None):
     """Turn an exception into one clear line on stderr and exit status 1.
@@ -56,9 +78,7 @@ def user_errors(debug=False, log_dir=None):
                 f.write(trace)
         except OSError:
             log = None
-        msg = str(e) or type(e).__name__
-        if isinstance(e, KeyError) and msg.startswith(("'", '"')):
-            msg = msg[1:-1]  # KeyError quotes its message
+        msg = worker_error_message(e)
         print(f'\nerror: {msg}', file=sys.stderr)
         where = f' (traceback in {log})' if log else ''
         print(f'Run again with --debug for the full traceback{where}.',

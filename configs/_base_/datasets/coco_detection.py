@@ -6,8 +6,15 @@ dataset_type = 'CocoDataset'
 data_root = 'data/coco/'
 backend_args = None
 
+# Images load as stored (EXIF orientation ignored: COCO's boxes refer to the
+# stored pixels), the same way for training, testing and DetInferencer. An
+# image that cannot be decoded is skipped during training, with a warning
+# (LoadImageFromFileOrSkip); evaluation stops at it (README, "Robustness").
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(
+        type='LoadImageFromFileOrSkip',
+        color_type='color_ignore_orientation',
+        backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
     # Short side 800, long side at most 1200.
     dict(type='Resize', scale=(1200, 800), keep_ratio=True),
@@ -15,7 +22,10 @@ train_pipeline = [
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(
+        type='LoadImageFromFile',
+        color_type='color_ignore_orientation',
+        backend_args=backend_args),
     dict(type='Resize', scale=(1200, 800), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
