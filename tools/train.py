@@ -21,6 +21,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import shufflenet_det  # noqa: E402,F401  (registers the project's modules)
 from shufflenet_det.datasets.coco_checks import check_dataloaders  # noqa: E402
+from shufflenet_det.datasets.loading import (  # noqa: E402
+    UNREADABLE_IMAGES_ENV, unreadable_record_path)
 from shufflenet_det.utils.checkpoint import find_resumable_checkpoint  # noqa: E402
 from shufflenet_det.utils.cli import check_pretrained, user_errors  # noqa: E402
 
@@ -136,6 +138,9 @@ def main(argv=None):
                               check_images=args.check_images)
         if not cfg.resume:
             check_pretrained(cfg)
+        # Where the data-loader workers record the images they skip
+        # (LoadImageFromFileOrSkip); set before the Runner starts them.
+        os.environ[UNREADABLE_IMAGES_ENV] = unreadable_record_path(cfg.work_dir)
         if 'runner_type' in cfg:
             runner = RUNNERS.build(cfg)
         else:

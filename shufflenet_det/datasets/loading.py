@@ -11,10 +11,11 @@ Data-loader workers are separate processes, so the record is a file: the
 worker that meets an unreadable image appends its path to the file named by
 the environment variable :data:`UNREADABLE_IMAGES_ENV`, unless another
 process did so first, and warns through mmengine's logger (terminal and the
-run's log file). :class:`~shufflenet_det.engine.UnreadableImageHook` sets the
-variable to ``WORK_DIR/unreadable_images.txt`` before training starts and
-logs the count at the end of every epoch that added to it and at the end of
-training.
+run's log file). ``tools/train.py`` sets the variable to
+``WORK_DIR/unreadable_images.txt`` before it builds the Runner (whose
+iteration-based loop starts the workers);
+:class:`~shufflenet_det.engine.UnreadableImageHook` logs the count at the end
+of every epoch that added to it and at the end of training.
 
 Orientation: OpenCV's ``imdecode`` with mmcv's default ``color_type='color'``
 applies a JPEG's EXIF orientation (rotates or mirrors the pixels). COCO's
@@ -36,6 +37,11 @@ from mmdet.registry import TRANSFORMS
 UNREADABLE_IMAGES_ENV = 'SHUFFLENET_DET_UNREADABLE_IMAGES'
 
 _warned = set()  # paths this process has warned about
+
+
+def unreadable_record_path(work_dir):
+    """Where a run in ``work_dir`` records the images it skipped."""
+    return osp.join(osp.abspath(work_dir), 'unreadable_images.txt')
 
 
 def read_unreadable_record(record):

@@ -1,7 +1,6 @@
 import logging
 import math
 import os
-import os.path as osp
 import random
 
 import numpy as np
@@ -11,7 +10,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmdet.registry import HOOKS
 
-from ..datasets.loading import UNREADABLE_IMAGES_ENV, read_unreadable_record
+from ..datasets.loading import (UNREADABLE_IMAGES_ENV, read_unreadable_record,
+                                unreadable_record_path)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -92,23 +92,25 @@ class RNGStateHook(Hook):
 class UnreadableImageHook(Hook):
     """Counts the images that ``LoadImageFromFileOrSkip`` skipped.
 
-    Before training it points the data-loader workers (inherited
-    environment) at ``WORK_DIR/unreadable_images.txt``, where each skipped
-    image is recorded once with its reason, whichever worker met it; at the
-    end of an epoch that added to the file, and at the end of training, it
-    logs the count and where the list is. The file stays in the work_dir, so
-    a resumed run does not warn again about the same images.
+    Each skipped image is recorded once with its reason, whichever worker
+    met it, in ``WORK_DIR/unreadable_images.txt`` (the file named by the
+    environment variable ``UNREADABLE_IMAGES_ENV``, which the workers
+    inherit). At the end of an epoch that added to the file, and at the end
+    of training, the hook logs the count and where the list is. The file
+    stays in the work_dir, so a resumed run does not warn again about the
+    same images.
+
+    An iteration-based loop starts its workers when the Runner builds it,
+    before any hook runs: ``tools/train.py`` sets the variable before
+    building the Runner. Without it, this hook sets it in ``before_train``,
+    in time for epoch-based loops.
     """
 
     priority = 'LOW'
 
-    def __init__(self, filename='unreadable_images.txt'):
-        self.filename = filename
-        self._reported = 0
-
     def before_train(self, runner):
-        self.record = osp.join(runner.work_dir, self.filename)
-        os.environ[UNREADABLE_IMAGES_ENV] = self.record
+        self.record = os.environ.setdefault(
+            UNREADABLE_IMAGES_ENV, unreadable_record_path(runner.work_dir))
         self._reported = len(read_unreadable_record(self.record))
 
     def _summary(self, runner, final):
