@@ -223,7 +223,7 @@ def check_image_files(paths, sizes=None, mode='header'):
                 if mode == 'decode':
                     img = cv2.imread(path, flag)
                     if img is None:
-                        raise ValueError('OpenCV cannot decode it')
+                        raise ValueError('OpenCV cannot decode the pixels')
                     w, h = img.shape[1], img.shape[0]
                 else:
                     with warnings.catch_warnings(), Image.open(path) as im:
@@ -235,7 +235,13 @@ def check_image_files(paths, sizes=None, mode='header'):
                             f'{w}x{h} pixels, more than OpenCV decodes '
                             '(2^30, CV_IO_MAX_IMAGE_PIXELS)')
             except Exception as e:  # noqa: BLE001
-                unreadable.append((path, f'{type(e).__name__}: {e}'[:120]))
+                if osp.getsize(path) == 0:
+                    reason = 'empty file'
+                elif type(e).__name__ == 'UnidentifiedImageError':
+                    reason = 'unknown format or corrupt header'
+                else:
+                    reason = f'{type(e).__name__}: {e}'[:120]
+                unreadable.append((path, reason))
                 continue
             listed = (sizes or {}).get(path)
             if listed and tuple(listed) != (w, h):
@@ -338,7 +344,7 @@ def _check_images(data, img_dir, ann_file, field, mode, logger):
     start = time.perf_counter()
     unreadable, resized = check_image_files(paths, sizes, mode)
     print_log(f'{field}: --check-images {mode}: {len(paths)} images read in '
-              f'{time.perf_counter() - start:.1f} s.', logger=logger,
+              f'{time.perf_counter() - start:.2f} s.', logger=logger,
               level=logging.INFO)
     if unreadable:
         listed = '\n  '.join(f'{p} ({r})' for p, r in unreadable[:20])
@@ -366,7 +372,7 @@ def check_dataloaders(cfg, splits=('train', 'val', 'test'), logger='current',
 
     ``check_images``: None, ``'header'`` or ``'decode'``, as
     :func:`check_coco_dataset`."""
-    results = {}
+    results, errors = {}, []
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
         if not loader or 'dataset' not in loader:
@@ -375,10 +381,15 @@ def check_dataloaders(cfg, splits=('train', 'val', 'test'), logger='current',
                                    f'{split}_dataloader.dataset'):
             if 'ann_file' not in ds:
                 continue
-            results[field] = check_coco_dataset(
-                ds, field, train=split == 'train', logger=logger,
-                check_images=check_images)
-    check_image_loading(cfg, logger)
+            try:
+                results[field] = check_coco_dataset(
+                    ds, field, train=split == 'train', logger=logger,
+                    check_images=check_images)
+            except DatasetError as e:  # every dataset's problems at once
+                errors.append(str(e))
+    if errors:
+        raise DatasetError('\n'.join(errors))
+    check_image_loading(cfg, logger, train='train' in splits)
     return results
 
 
@@ -389,10 +400,10 @@ def _loader_transform(ds):
     return None
 
 
-def check_image_loading(cfg, logger='current'):
-    """Say when the training pipeline stops at an undecodable image, and
-    when training and testing load images differently (EXIF orientation:
-    ``color_type``)."""
+def check_image_loading(cfg, logger='current', train=True):
+    """Say when the training pipeline stops at an undecodable image (if
+    ``train``), and when training and testing load images differently (EXIF
+    orientation: ``color_type``)."""
     loads = {}
     for split in ('train', 'val', 'test'):
         loader = cfg.get(f'{split}_dataloader') or {}
@@ -402,7 +413,7 @@ def check_image_loading(cfg, logger='current'):
             if t is not None:
                 loads[field] = t
     for field, t in loads.items():
-        if field.startswith('train') and not str(t['type']).endswith(
+        if train and field.startswith('train') and not str(t['type']).endswith(
                 'LoadImageFromFileOrSkip'):
             print_log(
                 f'{field}.pipeline loads images with {t["type"]}: an image '

@@ -118,8 +118,9 @@ class UnreadableImageHook(Hook):
         if count == 0 or (count == self._reported and not final):
             return
         self._reported = count
+        when = 'Training ended with' if final else 'So far'
         print_log(
-            f'{count} unreadable image(s) skipped so far in this work_dir '
+            f'{when} {count} unreadable image(s) skipped in this work_dir '
             f'(each replaced by another sample), listed in {self.record}.',
             logger='current', level=logging.WARNING)
 

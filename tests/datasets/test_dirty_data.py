@@ -20,7 +20,8 @@ import shufflenet_det  # noqa: F401  (registers the transform and hook)
 from shufflenet_det.datasets import loading
 from shufflenet_det.datasets.coco_checks import (DatasetError,
                                                  check_coco_dataset,
-                                                 check_image_files)
+                                                 check_image_files,
+                                                 check_image_loading)
 from shufflenet_det.utils.cli import worker_error_message
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -308,3 +309,17 @@ def test_inferencer_loads_like_the_test_pipeline(tmp_path):
     loader = pipeline.transforms[0]
     assert type(loader).__name__ == 'InferencerLoader'
     assert loader(path)['img'].shape == (48, 64, 3)
+
+
+def test_preflight_says_when_pipelines_stop_or_disagree(monkeypatch):
+    from shufflenet_det.datasets import coco_checks
+    said = []
+    monkeypatch.setattr(coco_checks, 'print_log',
+                        lambda msg, **kw: said.append(msg))
+    cfg = Config.fromfile(COCO_BASE)
+    check_image_loading(cfg)
+    assert said == []  # the COCO configs: skip in training, same color_type
+    cfg.train_dataloader.dataset.pipeline[0] = dict(type='LoadImageFromFile')
+    check_image_loading(cfg)
+    assert any('will stop training' in m for m in said)
+    assert any('different color_type' in m and "'color'" in m for m in said)

@@ -71,7 +71,8 @@ def test_check_images_lists_unreadable_images_before_the_run(tmp_path,
     garble(victim, keep=20)
     proc = train(tmp_path, config(tmp_path, dataset), '--check-images')
     assert_clean_error(proc, 'val_dataloader.dataset', victim.name,
-                       '1 of the 4 images', 'cannot be read')
+                       '1 of the 4 images', 'cannot be read',
+                       'corrupt header')
 
 
 def test_undecodable_training_images_are_skipped_with_workers(tmp_path,
@@ -108,7 +109,7 @@ train_cfg = dict(max_iters=8)
     for path in bad:
         assert out.count(f'Skipping unreadable image {path}') == 1, out[-3000:]
     assert out.count('Skipping unreadable image') == 2
-    assert '2 unreadable image(s) skipped so far' in out
+    assert 'Training ended with 2 unreadable image(s) skipped' in out
     record = tmp_path / 'work' / 'unreadable_images.txt'
     assert sorted(line.split('\t')[0] for line in
                   record.read_text().splitlines()) == sorted(map(str, bad))
