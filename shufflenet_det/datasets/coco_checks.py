@@ -203,37 +203,45 @@ def _exif_orientation(im):
         return 1
 
 
+def _jpeg_ends(path):
+    """Whether a JPEG has its end-of-image marker (in its last 4 KiB, where
+    some writers add padding after it)."""
+    with open(path, 'rb') as f:
+        f.seek(max(0, osp.getsize(path) - 4096))
+        return b'\xff\xd9' in f.read()
+
+
 def check_image_files(paths, sizes=None, mode='header'):
     """Read every image's header (``mode='header'``: format and size, no
     pixel decoding, Pillow) or decode it (``'decode'``: OpenCV, as the
-    training pipeline does). Returns ``(unreadable, resized)``: lists of
-    ``(path, reason)`` and of ``(path, stored (w, h), listed (w, h))`` for
-    images whose size differs from ``sizes[path]``."""
+    training pipeline does). Returns ``(unreadable, resized, truncated)``:
+    lists of ``(path, reason)``, of ``(path, stored (w, h), listed (w, h),
+    note)`` for images whose size differs from ``sizes[path]``, and of the
+    JPEGs without an end-of-image marker (an interrupted copy: OpenCV
+    decodes them with the missing part gray)."""
     import cv2
     from PIL import Image
 
-    unreadable, resized = [], []
+    unreadable, resized, truncated = [], [], []
     flag = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     limit = 1 << 30  # OpenCV's default CV_IO_MAX_IMAGE_PIXELS
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # no decompression-bomb refusal of panoramas
     try:
         for path in paths:
+            orientation = 1
             try:
-                if mode == 'decode':
-                    img = cv2.imread(path, flag)
-                    if img is None:
-                        raise ValueError('OpenCV cannot decode the pixels')
-                    w, h = img.shape[1], img.shape[0]
-                else:
-                    with warnings.catch_warnings(), Image.open(path) as im:
-                        warnings.simplefilter('ignore')
-                        w, h = im.size
-                        orientation = _exif_orientation(im)
-                    if w * h > limit:
-                        raise ValueError(
-                            f'{w}x{h} pixels, more than OpenCV decodes '
-                            '(2^30, CV_IO_MAX_IMAGE_PIXELS)')
+                with warnings.catch_warnings(), Image.open(path) as im:
+                    warnings.simplefilter('ignore')
+                    w, h = im.size
+                    fmt = im.format
+                    orientation = _exif_orientation(im)
+                if w * h > limit:
+                    raise ValueError(
+                        f'{w}x{h} pixels, more than OpenCV decodes '
+                        '(2^30, CV_IO_MAX_IMAGE_PIXELS)')
+                if mode == 'decode' and cv2.imread(path, flag) is None:
+                    raise ValueError('OpenCV cannot decode the pixels')
             except Exception as e:  # noqa: BLE001
                 if osp.getsize(path) == 0:
                     reason = 'empty file'
@@ -243,12 +251,18 @@ def check_image_files(paths, sizes=None, mode='header'):
                     reason = f'{type(e).__name__}: {e}'[:120]
                 unreadable.append((path, reason))
                 continue
+            if fmt == 'JPEG' and not _jpeg_ends(path):
+                truncated.append(path)
             listed = (sizes or {}).get(path)
             if listed and tuple(listed) != (w, h):
-                resized.append((path, (w, h), tuple(listed)))
+                note = (' (EXIF orientation %d: the listed size is the '
+                        'rotated one)' % orientation
+                        if orientation in (5, 6, 7, 8)
+                        and tuple(listed) == (h, w) else '')
+                resized.append((path, (w, h), tuple(listed), note))
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
-    return unreadable, resized
+    return unreadable, resized, truncated
 
 
 def check_coco_dataset(ds, field, train=False, logger='current',
@@ -342,7 +356,7 @@ def _check_images(data, img_dir, ann_file, field, mode, logger):
     sizes = {p: (im['width'], im['height'])
              for p, im in zip(paths, data['images'])}
     start = time.perf_counter()
-    unreadable, resized = check_image_files(paths, sizes, mode)
+    unreadable, resized, truncated = check_image_files(paths, sizes, mode)
     print_log(f'{field}: --check-images {mode}: {len(paths)} images read in '
               f'{time.perf_counter() - start:.2f} s.', logger=logger,
               level=logging.INFO)
@@ -356,9 +370,15 @@ def _check_images(data, img_dir, ann_file, field, mode, logger):
             'remove them from the annotation file. (Without --check-images, '
             'training skips such images with a warning; evaluation stops at '
             'them.)')
+    if truncated:
+        print_log(
+            f'{field}: {len(truncated)} JPEGs end without an end-of-image '
+            f'marker (first: {_first(truncated, 3)}): probably truncated '
+            'copies; they load with the missing part gray. Copy them again.',
+            logger=logger, level=logging.WARNING)
     if resized:
-        shown = ', '.join(f'{p}: {w}x{h} on disk, {lw}x{lh} listed'
-                          for p, (w, h), (lw, lh) in resized[:3])
+        shown = ', '.join(f'{p}: {w}x{h} on disk, {lw}x{lh} listed{note}'
+                          for p, (w, h), (lw, lh), note in resized[:3])
         print_log(
             f'{field}: {len(resized)} images differ in size from the width/'
             f'height of {ann_file} (first: {shown}); their boxes may not fit '

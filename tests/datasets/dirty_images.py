@@ -19,9 +19,10 @@ def write_jpeg(path, img=None):
 
 def garble(path, keep=None, seed=0):
     """Overwrite an image's bytes after its first ``keep`` bytes with random
-    bytes, length unchanged. Default: a JPEG's header (everything before the
-    start-of-scan marker) is kept, so Pillow still reads its format and size
-    while OpenCV cannot decode it (``imdecode`` returns None)."""
+    bytes, length unchanged. Default: the bytes from a JPEG's start-of-scan
+    marker on, so that OpenCV cannot decode it (``imdecode`` returns None);
+    whether Pillow still reads the header then depends on the random bytes
+    (with ``picture()`` and seed 0 it does)."""
     data = bytearray(open(path, 'rb').read())
     if keep is None:
         keep = data.index(b'\xff\xda')  # start of scan

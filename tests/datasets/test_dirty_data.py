@@ -170,12 +170,27 @@ def test_check_images_warns_about_sizes_that_differ(tmp_path, caplog):
     data = copy.deepcopy(CLEAN)
     data['images'][0]['width'] = 640
     ds = make_dataset(tmp_path, data)
-    unreadable, resized = check_image_files(
+    unreadable, resized, _ = check_image_files(
         [str(tmp_path / 'ds' / 'img' / f'{i}.jpg') for i in (1, 2)],
         {str(tmp_path / 'ds' / 'img' / '1.jpg'): (640, 48)})
     assert unreadable == [] and len(resized) == 1
-    assert resized[0][1:] == ((64, 48), (640, 48))
+    assert resized[0][1:3] == ((64, 48), (640, 48))
     check_coco_dataset(ds, 'ds', check_images='header')  # a warning only
+    # An EXIF-rotated image listed with its displayed (rotated) size.
+    exif = str(write_formats(tmp_path / 'f')['exif_rotated_jpeg'])
+    _, resized, _ = check_image_files([exif], {exif: (48, 64)})
+    assert 'EXIF orientation 6' in resized[0][3]
+
+
+def test_check_images_warns_about_truncated_jpegs(tmp_path):
+    path = write_jpeg(tmp_path / 'cut.jpg', picture(300, 400))
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) * 2 // 3])  # an interrupted copy
+    whole = str(write_jpeg(tmp_path / 'whole.jpg'))
+    for mode in ('header', 'decode'):  # OpenCV decodes it, gray at the end
+        unreadable, _, truncated = check_image_files([str(path), whole],
+                                                     mode=mode)
+        assert unreadable == [] and truncated == [str(path)]
 
 
 def test_check_images_header_formats_and_huge_image(tmp_path):
@@ -184,10 +199,10 @@ def test_check_images_header_formats_and_huge_image(tmp_path):
     Image = pytest.importorskip('PIL.Image')
     Image.new('L', (20000, 10000)).save(tmp_path / 'huge.png')
     paths = [str(p) for p in files.values()] + [str(tmp_path / 'huge.png')]
-    unreadable, _ = check_image_files(paths)
-    assert unreadable == []
-    unreadable, _ = check_image_files([str(p) for p in files.values()],
-                                      mode='decode')
+    unreadable, _, truncated = check_image_files(paths)
+    assert unreadable == [] and truncated == []
+    unreadable, _, _ = check_image_files([str(p) for p in files.values()],
+                                         mode='decode')
     assert unreadable == []
 
 
