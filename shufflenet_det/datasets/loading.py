@@ -63,11 +63,15 @@ def report_unreadable_image(path, reason):
     _warned.add(path)
     record = os.environ.get(UNREADABLE_IMAGES_ENV)
     if record:
-        if path in read_unreadable_record(record):
-            return False  # another worker, or an earlier run, reported it
-        # One short line per write, in append mode: workers do not interleave.
-        with open(record, 'a', encoding='utf-8') as f:
-            f.write(f'{path}\t{reason}\n')
+        try:
+            if path in read_unreadable_record(record):
+                return False  # another worker, or an earlier run, reported it
+            # One short line per write, in append mode: workers do not
+            # interleave.
+            with open(record, 'a', encoding='utf-8') as f:
+                f.write(f'{path}\t{reason}\n')
+        except OSError as e:  # the record is a convenience: never stop for it
+            reason += f'; not recorded in {record}: {e}'
     print_log(
         f'Skipping unreadable image {path} ({reason}); another image is '
         'used in its place. Replace the file or remove it from the '
