@@ -140,7 +140,8 @@ def main(argv=None):
             check_pretrained(cfg)
         # Where the data-loader workers record the images they skip
         # (LoadImageFromFileOrSkip); set before the Runner starts them.
-        os.environ[UNREADABLE_IMAGES_ENV] = unreadable_record_path(cfg.work_dir)
+        os.environ[UNREADABLE_IMAGES_ENV] = unreadable_record_path(
+            cfg.work_dir)
         if 'runner_type' in cfg:
             runner = RUNNERS.build(cfg)
         else:

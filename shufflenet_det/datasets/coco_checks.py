@@ -150,7 +150,8 @@ def coco_consistency_problems(data, classes=None):
     bad_img, bad_cat, bad_box = [], [], []
     for ann in complete['annotations']:
         if ann['image_id'] not in image_ids:
-            bad_img.append(f"annotation {ann['id']} -> image {ann['image_id']}")
+            bad_img.append(
+                f"annotation {ann['id']} -> image {ann['image_id']}")
         if ann['category_id'] not in cat_ids:
             bad_cat.append(
                 f"annotation {ann['id']} -> category {ann['category_id']}")

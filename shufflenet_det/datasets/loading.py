@@ -104,7 +104,7 @@ class LoadImageFromFileOrSkip(LoadImageFromFile):
             return super().transform(results)
         except AssertionError:  # mmcv: the bytes did not decode (img is None)
             reason = 'cannot be decoded: corrupt, truncated or not an image'
-        except Exception as e:  # noqa: BLE001  (unreadable, whatever the cause)
+        except Exception as e:  # noqa: BLE001  (whatever made it unreadable)
             reason = f'{type(e).__name__}: {e}'
         report_unreadable_image(results['img_path'], reason)
         return None

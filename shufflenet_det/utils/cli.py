@@ -42,7 +42,7 @@ def worker_error_message(e):
     if sep:
         lines = [ln for ln in trace.strip().splitlines() if ln.strip()]
         last = lines[-1] if lines else ''
-        where = head.split(' in ', 1)[-1].rstrip('.')  # "DataLoader worker ..."
+        where = head.split(' in ', 1)[-1].rstrip('.')  # DataLoader worker N
         msg = f'{last.strip()} (in {where})'
     if 'failed to load image' in msg:  # mmcv's LoadImageFromFile
         msg += ('. The image cannot be decoded: replace it or remove it from '

@@ -3,7 +3,6 @@ training pipeline skips, and how images in the formats met in the wild load
 (README.md, "Robustness")."""
 import copy
 import json
-import logging
 import os
 
 import cv2
@@ -265,7 +264,7 @@ def test_worker_traceback_becomes_one_line():
     assert 'remove it from the annotation file' in msg
 
 
-# --- formats and orientation --------------------------------------------------
+# --- formats and orientation ----------------------------------------------
 
 def pipelines():
     cfg = Config.fromfile(COCO_BASE)

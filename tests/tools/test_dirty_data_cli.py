@@ -30,7 +30,8 @@ def config(tmp_path, data_root, text=''):
     base.write_text(f'''
 _base_ = [{tiny_config(tmp_path, data_root)!r}]
 train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFileOrSkip', color_type='color_ignore_orientation'),
+    dict(type='LoadImageFromFileOrSkip',
+         color_type='color_ignore_orientation'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(160, 128), keep_ratio=True),
     dict(type='PackDetInputs')]))
