@@ -24,7 +24,15 @@ setup(
         'mmdet>=3.3.0,<3.4.0',
         'pycocotools',
     ],
-    extras_require={'tests': ['pytest']},
+    # pretrain: tools/pretrain.py (ImageNet pretraining of the backbones).
+    # mmpretrain 1.2.0 accepts mmcv>=2.0.0,<2.4.0 and mmengine>=0.8.3,<1.0.0
+    # (checked at import) and its pip requirements (einops, mat4py,
+    # modelindex, ...) name none of torch/mmcv/mmengine/mmdet: it installs
+    # beside mmdet 3.3 / mmcv 2.1 / mmengine 0.10 without changing them.
+    extras_require={
+        'pretrain': ['mmpretrain==1.2.0'],
+        'tests': ['pytest', 'mmpretrain==1.2.0'],
+    },
     license='Apache License 2.0',
     zip_safe=False,
 )

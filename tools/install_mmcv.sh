@@ -8,16 +8,21 @@
 # The built wheel is cached, keyed by mmcv, torch, Python and device, so a second
 # set-up installs it in seconds.
 #
+# CPU or CUDA ops: tools/detect_cuda.py decides. CUDA ops when torch is a CUDA
+# build, nvcc matches its CUDA version and a GPU is visible (built for the
+# visible GPUs' architectures); the CPU otherwise, and the reason is printed.
+# FORCE_CUDA=0/1 overrides; TORCH_CUDA_ARCH_LIST sets the architectures.
+#
 # Usage (inside any virtual environment that already has torch):
 #   PYTHON=.venv/bin/python bash tools/install_mmcv.sh
-# GPU build:
+# GPU build on a machine without a GPU (e.g. to carry the wheel to one):
 #   FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="8.0;9.0" bash tools/install_mmcv.sh
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 PYTHON=${PYTHON:-python}
 MMCV_VERSION=${MMCV_VERSION:-2.1.0}
 CACHE_DIR=${SHUFFLENET_DET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/shufflenet_det}
-FORCE_CUDA=${FORCE_CUDA:-0}
 MAX_JOBS=${MAX_JOBS:-$(nproc)}
 
 say() { printf '[install_mmcv] %s\n' "$*"; }
@@ -29,12 +34,23 @@ fi
 # Absolute path of the interpreter (the build below runs in another directory).
 PYTHON=$("$PYTHON" -c 'import sys; print(sys.executable)')
 
-if "$PYTHON" - "$MMCV_VERSION" <<'PY' 2>/dev/null; then
+# OPS_DEVICE (cpu, cuda or error), OPS_ARCHS, OPS_NVCC and OPS_REASON.
+eval "$("$PYTHON" "$HERE/detect_cuda.py")"
+case "$OPS_DEVICE" in
+  cpu) say "CPU ops only: $OPS_REASON. FORCE_CUDA=1 builds CUDA ops." ;;
+  cuda) say "CUDA ops: $OPS_REASON." ;;
+  *) say "$OPS_REASON." >&2; exit 1 ;;
+esac
+
+installed() {
+  "$PYTHON" - "$MMCV_VERSION" <<'PY' 2>/dev/null
 import sys, mmcv
 from mmcv.ops import nms, RoIAlign  # noqa: F401  (fails when the ops were not built)
 sys.exit(0 if mmcv.__version__ == sys.argv[1] else 1)
 PY
-  say "mmcv $MMCV_VERSION with compiled ops is already installed."
+}
+if installed && "$PYTHON" "$HERE/detect_cuda.py" --check-installed >/dev/null; then
+  say "mmcv $MMCV_VERSION with compiled $OPS_DEVICE ops is already installed."
   exit 0
 fi
 
@@ -49,10 +65,14 @@ print(torch.__version__.replace('+', '_'), f'py{sys.version_info[0]}{sys.version
       m.group(1) if m else 'c++17')
 PY
 )
-if [ "$FORCE_CUDA" = "1" ]; then
-  ARCH=$(echo "${TORCH_CUDA_ARCH_LIST:-default}" | tr -c 'A-Za-z0-9.\n' '_')
-  DEVICE="cuda${ARCH}"
+# The CPU key is unchanged from earlier versions of this script, so their
+# cached wheels are used; a CUDA wheel also depends on nvcc and the archs.
+if [ "$OPS_DEVICE" = cuda ]; then
+  FORCE_CUDA=1
+  export TORCH_CUDA_ARCH_LIST="$OPS_ARCHS"
+  DEVICE="cuda${OPS_NVCC}_sm$(echo "$OPS_ARCHS" | tr -d '.' | tr -c 'A-Za-z0-9\n' '-')"
 else
+  FORCE_CUDA=0
   DEVICE=cpu
 fi
 KEY="mmcv-${MMCV_VERSION}_torch-${TORCH_VERSION}_${PY_TAG}_${DEVICE}"
@@ -62,7 +82,11 @@ if ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
   say "Installing the cached wheel from $WHEEL_DIR."
 else
   say "No cached wheel for $KEY: building mmcv $MMCV_VERSION with ops ($CXX_STD)."
-  say "This compiles ~100 C++ files: about 12 minutes on 2 cores (MAX_JOBS=$MAX_JOBS)."
+  if [ "$OPS_DEVICE" = cuda ]; then
+    say "This compiles ~100 C++ and ~80 CUDA files for $OPS_ARCHS: expect well over 12 minutes on 2 cores (MAX_JOBS=$MAX_JOBS)."
+  else
+    say "This compiles ~100 C++ files: about 12 minutes on 2 cores (MAX_JOBS=$MAX_JOBS)."
+  fi
   BUILD=$(mktemp -d)
   trap 'rm -rf "$BUILD"' EXIT
   # mmcv's setup.py needs pkg_resources (setuptools<70) and torch at build time.
@@ -88,4 +112,5 @@ fi
 # None of them is torch, so the torch of this environment stays as it is.
 "$PYTHON" -m pip install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
 "$PYTHON" -m pip install -q "$WHEEL_DIR"/mmcv-*.whl 2>&1 | grep -v '^WARNING: Location' || true
-"$PYTHON" -c 'import mmcv; from mmcv.ops import nms, RoIAlign; print("[install_mmcv] mmcv", mmcv.__version__, "with ops is ready.")'
+"$PYTHON" -c 'import mmcv; from mmcv.ops import nms, RoIAlign, get_compiling_cuda_version as v
+print("[install_mmcv] mmcv", mmcv.__version__, "with ops is ready (CUDA:", v() + ").")'

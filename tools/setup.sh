@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # One-command set-up: a virtual environment in .venv/ with torch, mmcv (built
-# with its ops, cached), mmengine, mmdet, pycocotools and this project
-# (editable). Safe to run again: finished steps are skipped.
+# with its ops, cached), mmengine, mmdet, pycocotools, mmpretrain (for
+# ImageNet pretraining) and this project (editable). Safe to run again:
+# finished steps are skipped.
+#
+# mmcv's ops are built with CUDA kernels when torch is a CUDA build, nvcc
+# matches it and a GPU is visible, for the CPU otherwise; either way one line
+# says which and why (tools/detect_cuda.py).
 #
 #   bash tools/setup.sh            # or: make setup
 #
@@ -9,7 +14,8 @@
 #   PYTHON        interpreter that creates the venv (default python3)
 #   VENV          where the venv goes (default .venv)
 #   TORCH_SPEC    torch packages to install (default "torch==2.14.1 torchvision==0.29.1")
-#   FORCE_CUDA, TORCH_CUDA_ARCH_LIST, MAX_JOBS   passed to tools/install_mmcv.sh
+#   FORCE_CUDA    1: CUDA ops even without a visible GPU; 0: CPU ops only
+#   TORCH_CUDA_ARCH_LIST, MAX_JOBS   passed to tools/install_mmcv.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,13 +27,15 @@ STAMP="$VENV/.shufflenet_det_setup"
 
 step() { printf '\n==> [%s] %s\n' "$1" "$2"; }
 smoke() {
-  "$VPY" -c 'import shufflenet_det, mmdet; from mmcv.ops import nms, RoIAlign' 2>/dev/null
+  "$VPY" -c 'import shufflenet_det, mmdet, mmpretrain; from mmcv.ops import nms, RoIAlign' 2>/dev/null
 }
-# What the set-up depends on: if none of it changed and the smoke check
-# passes, there is nothing to do.
-fingerprint=$(cat setup.py tools/setup.sh tools/install_mmcv.sh | cksum)
-if [ -x "$VPY" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$fingerprint" ] && smoke; then
-  echo "==> Set-up is complete ($VENV). Nothing to do."
+# What the set-up depends on: if none of it changed, the smoke check passes
+# and mmcv's ops are still the right ones (e.g. no GPU has appeared since a
+# CPU build), there is nothing to do.
+fingerprint=$(cat setup.py tools/setup.sh tools/install_mmcv.sh tools/detect_cuda.py | cksum)
+if [ -x "$VPY" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$fingerprint" ] && smoke &&
+   ops=$("$VPY" tools/detect_cuda.py --check-installed 2>/dev/null); then
+  echo "==> Set-up is complete ($VENV; mmcv $ops). Nothing to do."
   exit 0
 fi
 
@@ -52,14 +60,16 @@ fi
 step 3/5 "mmcv with compiled ops (tools/install_mmcv.sh)"
 PYTHON="$VPY" bash tools/install_mmcv.sh
 
-step 4/5 "mmengine, mmdet, pycocotools, pytest and shufflenet_det (editable)"
-"$VPY" -m pip install -q -e '.[tests]' 2>&1 | grep -v '^WARNING: Location' || true
+step 4/5 "mmengine, mmdet, pycocotools, pytest, mmpretrain and shufflenet_det (editable)"
+# mmpretrain's requirements leave torch, mmcv, mmengine and mmdet as they are.
+"$VPY" -m pip install -q -e '.[tests,pretrain]' 2>&1 | grep -v '^WARNING: Location' || true
 
 step 5/5 "Smoke check"
-"$VPY" -c 'import torch, mmcv, mmengine, mmdet, shufflenet_det
-from mmcv.ops import nms, RoIAlign
-print("torch", torch.__version__, "| mmcv", mmcv.__version__, "| mmengine",
-      mmengine.__version__, "| mmdet", mmdet.__version__, "| shufflenet_det",
-      shufflenet_det.__version__)'
+"$VPY" -c 'import torch, mmcv, mmengine, mmdet, mmpretrain, shufflenet_det
+from mmcv.ops import nms, RoIAlign, get_compiling_cuda_version
+print("torch", torch.__version__, "| mmcv", mmcv.__version__, "(CUDA ops:",
+      get_compiling_cuda_version() + ") | mmengine", mmengine.__version__,
+      "| mmdet", mmdet.__version__, "| mmpretrain", mmpretrain.__version__,
+      "| shufflenet_det", shufflenet_det.__version__)'
 echo "$fingerprint" > "$STAMP"
 echo "==> Set-up finished in $(( $(date +%s) - start )) s. Activate with: source $VENV/bin/activate"

@@ -19,6 +19,7 @@ from mmengine.runner import Runner  # noqa: E402
 import shufflenet_det  # noqa: E402,F401  (registers the project's modules)
 from shufflenet_det.datasets.coco_checks import check_dataloaders  # noqa: E402
 from shufflenet_det.utils.cli import check_pretrained, user_errors  # noqa: E402
+from shufflenet_det.utils.device import check_device  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -95,6 +96,7 @@ def build_config(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_device()  # mmcv's ops must run on the Runner's device
     with user_errors(args.debug, log_dir=args.work_dir):
         cfg = build_config(args)
         if not osp.isfile(args.checkpoint):

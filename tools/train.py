@@ -25,6 +25,7 @@ from shufflenet_det.datasets.loading import (  # noqa: E402
     UNREADABLE_IMAGES_ENV, unreadable_record_path)
 from shufflenet_det.utils.checkpoint import find_resumable_checkpoint  # noqa: E402
 from shufflenet_det.utils.cli import check_pretrained, user_errors  # noqa: E402
+from shufflenet_det.utils.device import check_device  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -130,6 +131,7 @@ def setup_cpu_distributed(cfg):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_device()  # mmcv's ops must run on the Runner's device
     with user_errors(args.debug, log_dir=args.work_dir):
         cfg = build_config(args)
         setup_cpu_distributed(cfg)
