@@ -8,7 +8,15 @@ figures like the paper's Fig. 1 (speed vs mmAP, speed vs FLOPs).
     python tools/table7.py --families shufflenetv2 shufflenetv1 --levels 140M
     python tools/table7.py --fp16 --json table7_fp16.json --plot table7.png
 
-The cells of one level are timed round-robin (A, B, C, A, B, C, ...).
+The whole GPU table, fp32 and fp16, in one command (table7.json, table7.md
+and table7.png in the output directory):
+
+    python tools/table7.py --device cuda --precisions fp32 fp16 \
+        --out-dir work_dirs/table7_gpu
+
+The cells of one level are timed round-robin (A, B, C, A, B, C, ...). On
+CUDA the tool first checks that CUDA is available and that mmcv's ops have
+CUDA kernels, and stops with one line naming the fix if not.
 
 mmAP comes from work_dirs/lighthead_<family>_<level>/ (the default work_dir
 of tools/train.py and tools/test.py for configs/table7/*): the last
@@ -26,9 +34,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import torch  # noqa: E402
 
 from shufflenet_det import table7  # noqa: E402
-from shufflenet_det.utils.benchmark import (build_detector,  # noqa: E402
-                                            mmdet_batch, synthetic_images,
-                                            time_interleaved)
+from shufflenet_det.utils.benchmark import (  # noqa: E402
+    build_detector, describe_device, environment, mmdet_batch,
+    synthetic_images, time_interleaved, use_channels_last)
+from shufflenet_det.utils.device import check_device  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -65,35 +74,48 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=4)
     p.add_argument('--shape', type=int, nargs=2, default=[800, 1200],
                    metavar=('H', 'W'))
-    p.add_argument('--fp16', action='store_true')
+    p.add_argument('--precisions', nargs='+', choices=['fp32', 'fp16'],
+                   default=None,
+                   help='time every cell in each (fp16: autocast; default '
+                   'fp32)')
+    p.add_argument('--fp16', action='store_true',
+                   help='the same as --precisions fp16')
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--iters', type=int, default=None,
                    help='timed runs per cell (default 30 CUDA, 3 CPU)')
-    p.add_argument('--warmup', type=int, default=None)
+    p.add_argument('--warmup', type=int, default=None,
+                   help='untimed runs per cell first (default 10 CUDA, 1 CPU)')
     p.add_argument('--quick', action='store_true',
-                   help='one warm-up and one timed run per cell (CPU)')
+                   help='one warm-up and one timed run per cell: checks the '
+                   'command (on a CPU, fp16 included)')
     p.add_argument('--threads', type=int, default=None)
     p.add_argument('--work-dirs', default=osp.join(ROOT, 'work_dirs'),
                    help='where the cells\' work_dirs are')
     p.add_argument('--json', help='write the measured table here')
+    p.add_argument('--markdown', help='write the table, as in README, here')
     p.add_argument('--plot', help='save the figures to this PNG')
-    return p.parse_args(argv)
+    p.add_argument('--out-dir', help='write table7.json, table7.md and '
+                   'table7.png here (unless --json/--markdown/--plot say '
+                   'otherwise)')
+    args = p.parse_args(argv)
+    if args.fp16 and args.precisions and args.precisions != ['fp16']:
+        p.error('--fp16 is --precisions fp16: give one of them')
+    args.precisions = args.precisions or (['fp16'] if args.fp16 else ['fp32'])
+    if args.out_dir:
+        for key, name in (('json', 'table7.json'), ('markdown', 'table7.md'),
+                          ('plot', 'table7.png')):
+            if getattr(args, key) is None:
+                setattr(args, key, osp.join(args.out_dir, name))
+    return args
 
 
-def measure(args):
+def measure(args, precision):
     device = torch.device(args.device)
     on_gpu = device.type == 'cuda'
-    if on_gpu:
-        torch.backends.cudnn.benchmark = True
-    if args.fp16 and not on_gpu:
-        raise SystemExit('--fp16 is for CUDA devices.')
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    fp16 = precision == 'fp16'
     iters = 1 if args.quick else (args.iters or (30 if on_gpu else 3))
     warmup = 1 if args.quick else (
         args.warmup if args.warmup is not None else (10 if on_gpu else 1))
-    fmt = torch.channels_last if args.channels_last else \
-        torch.contiguous_format
     batch = mmdet_batch(synthetic_images(args.batch_size, args.shape))
     rows = []
     # One level at a time, its families' models timed round-robin, so that
@@ -101,40 +123,42 @@ def measure(args):
     # the machine in the same state.
     for level in args.levels:
         models, runs = [], []
+        names = [f'lighthead_{family}_{level.lower()}'
+                 for family in args.families]
         for family in args.families:
-            model = build_detector(cell_config(family, level)).to(
-                device, memory_format=fmt)
+            model = build_detector(cell_config(family, level)).to(device)
+            if args.channels_last:
+                use_channels_last(model, model.backbone)
             models.append(model)
 
             def run(model=model):
                 with torch.autocast(device.type, dtype=torch.float16,
-                                    enabled=args.fp16):
+                                    enabled=fp16):
                     return model.test_step(batch)
 
             runs.append(run)
-        results = time_interleaved(runs, device, iters, warmup)
-        for family, res in zip(args.families, results):
-            name = f'lighthead_{family}_{level.lower()}'
+        results = time_interleaved(runs, device, iters, warmup, names=names)
+        for family, name, res in zip(args.families, names, results):
             speed = args.batch_size / res['median_s']
             paper = table7.paper(family, level)
             rows.append(dict(
-                family=family, level=level, config=name,
-                images_per_s=speed, peak_mem_mb=res['peak_mem_mb'],
+                family=family, level=level, config=name, precision=precision,
+                images_per_s=speed, iqr_s=res['iqr_s'], noisy=res['noisy'],
+                peak_mem_mb=res['peak_mem_mb'],
                 mmap=read_mmap(osp.join(args.work_dirs, name)),
                 paper_mmap=paper['mmap'], paper_images_per_s=paper['speed'],
                 mflops=paper['mflops']))
-            print(f'{name:<36} {speed:8.2f} images/s', flush=True)
+            print(f'{name:<36} {precision} {speed:8.2f} images/s', flush=True)
         del models, runs
     return rows
 
 
-def print_table(rows, args):
-    device = (torch.cuda.get_device_name() if args.device == 'cuda' else
-              f'CPU, {torch.get_num_threads()} threads')
+def print_table(rows, args, env):
+    precision = rows[0]['precision']
     print(f'\nTable 7 reproduced: Light-Head R-CNN, batch {args.batch_size},'
-          f' {args.shape[0]}x{args.shape[1]}, '
-          f'{"fp16" if args.fp16 else "fp32"}, {device}. Paper: GTX 1080 '
-          'Ti, images/s; COCO minival mmAP.')
+          f' {args.shape[0]}x{args.shape[1]}, {precision}, '
+          f'{describe_device(env)}. Paper: GTX 1080 Ti, images/s; COCO '
+          'minival mmAP.')
     levels = [lv for lv in table7.LEVELS if lv in args.levels]
     head = ' | '.join(f'{lv:>24}' for lv in levels)
     print(f'{"":<15} | {head}')
@@ -164,28 +188,68 @@ def print_table(rows, args):
                               for lv, r, p in zip(levels, ratios, paper)))
 
 
+def markdown(rows, args, env):
+    """The measured table in Markdown (README's layout): one table per
+    precision, images/s with the paper's figure in brackets, and the mmAP of
+    the cells evaluated."""
+    levels = [lv for lv in table7.LEVELS if lv in args.levels]
+    out = []
+    for precision in args.precisions:
+        by_cell = {(r['family'], r['level']): r for r in rows
+                   if r['precision'] == precision}
+        out += [f'**{precision}**: images/s, batch {args.batch_size}, '
+                f'{args.shape[0]}x{args.shape[1]}, {describe_device(env)} '
+                '(in brackets: the paper\'s, GTX 1080 Ti); COCO mmAP where '
+                'the cell was evaluated.', '',
+                '| backbone | ' + ' | '.join(levels) + ' |',
+                '|---' * (len(levels) + 1) + '|']
+        for family in (f for f in table7.FAMILIES if f in args.families):
+            cells = []
+            for lv in levels:
+                r = by_cell[(family, lv)]
+                cell = f'{r["images_per_s"]:.1f} ({r["paper_images_per_s"]})'
+                if r['mmap'] is not None:
+                    cell += f', {r["mmap"]:.1f} mmAP'
+                cells.append(cell)
+            out.append(f'| {table7.DISPLAY_NAMES[family]} | '
+                       + ' | '.join(cells) + ' |')
+        out.append('')
+    return '\n'.join(out)
+
+
 def plot(rows, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    precisions = sorted({r['precision'] for r in rows}, reverse=True)
+    styles = dict(fp32='o-', fp16='s:')
     for family in table7.FAMILIES:
-        mine = [r for r in rows if r['family'] == family]
-        if not mine:
-            continue
         label = table7.DISPLAY_NAMES[family]
-        line = axes[1].plot([r['mflops'] for r in mine],
-                            [r['images_per_s'] for r in mine], 'o-',
-                            label=label)[0]
-        with_map = [r for r in mine if r['mmap'] is not None]
-        if with_map:
-            axes[0].plot([r['images_per_s'] for r in with_map],
-                         [r['mmap'] for r in with_map], 'o-',
-                         color=line.get_color(), label=label)
-        axes[0].plot([r['paper_images_per_s'] for r in mine],
-                     [r['paper_mmap'] for r in mine], 'x--',
-                     color=line.get_color(), alpha=0.6,
-                     label=f'{label} (paper, 1080 Ti)')
+        color = None
+        for precision in precisions:
+            mine = [r for r in rows if r['family'] == family
+                    and r['precision'] == precision]
+            if not mine:
+                continue
+            name = label if len(precisions) == 1 else f'{label} {precision}'
+            line = axes[1].plot([r['mflops'] for r in mine],
+                                [r['images_per_s'] for r in mine],
+                                styles[precision], color=color,
+                                label=name)[0]
+            color = line.get_color()
+            with_map = [r for r in mine if r['mmap'] is not None]
+            if with_map:
+                axes[0].plot([r['images_per_s'] for r in with_map],
+                             [r['mmap'] for r in with_map], styles[precision],
+                             color=color, label=name)
+        if color is not None:
+            mine = [r for r in rows if r['family'] == family
+                    and r['precision'] == precisions[0]]
+            axes[0].plot([r['paper_images_per_s'] for r in mine],
+                         [r['paper_mmap'] for r in mine], 'x--',
+                         color=color, alpha=0.6,
+                         label=f'{label} (paper, 1080 Ti)')
     axes[0].set(xlabel='images/s (batch 4, 800x1200)', ylabel='COCO mmAP (%)',
                 title='Speed vs accuracy (x: paper)')
     axes[1].set(xlabel='backbone MFLOPs (224x224)', ylabel='images/s',
@@ -198,20 +262,43 @@ def plot(rows, path):
     print(f'Figures saved to {path}')
 
 
+def _makedirs_for(path):
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
-    rows = measure(args)
-    print_table(rows, args)
+    device = torch.device(check_device(args.device))
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True  # as the paper's timings
+    elif 'fp16' in args.precisions and not args.quick:
+        raise SystemExit('error: fp16 is for CUDA devices (on a CPU only '
+                         'with --quick, to check the command).')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    env = environment(device)
+    rows = []
+    for precision in args.precisions:
+        mine = measure(args, precision)
+        print_table(mine, args, env)
+        rows += mine
     # The measurements first: a failing plot must not lose them.
     if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        _makedirs_for(args.json)
         with open(args.json, 'w') as f:
-            json.dump(dict(device=args.device, fp16=args.fp16,
-                           batch_size=args.batch_size, shape=args.shape,
-                           threads=torch.get_num_threads(), rows=rows), f,
-                      indent=2)
+            json.dump(dict(
+                environment=env, settings=dict(
+                    precisions=args.precisions,
+                    channels_last=args.channels_last,
+                    batch_size=args.batch_size, shape=args.shape,
+                    quick=args.quick, iters=args.iters, warmup=args.warmup),
+                rows=rows), f, indent=2)
+    if args.markdown:
+        _makedirs_for(args.markdown)
+        with open(args.markdown, 'w') as f:
+            f.write(markdown(rows, args, env))
     if args.plot:
-        os.makedirs(osp.dirname(osp.abspath(args.plot)), exist_ok=True)
+        _makedirs_for(args.plot)
         plot(rows, args.plot)
     return rows
 

@@ -6,9 +6,20 @@ host-to-device copy, normalisation, padding, the forward pass and the
 post-processing (proposal NMS, PSRoI pooling, box decoding, final NMS).
 Each run is synchronised on CUDA devices; the figure reported is the median
 over the timed runs, after warm-up runs.
+
+Reviewed against ``torch.utils.benchmark``. Its ``Timer`` does what a GPU
+timing needs: a clock read only after the device is synchronised (wall
+time, not CUDA events, since the host-side work is part of what is timed
+here), warm-up runs, median and interquartile range. We do the same, and use
+its ``Measurement`` for the statistics and its threshold for noisy runs.
+``Timer`` itself does not fit: ``timeit`` adds its own untimed runs to every
+measurement (three inferences per timed one, ~1 s each on a CPU), it times
+one statement at a time where we alternate several models round-robin, and
+it runs with 1 thread unless told otherwise.
 """
+import logging
 import os
-import statistics
+import platform
 import threading
 import time
 from contextlib import contextmanager
@@ -133,17 +144,86 @@ def _peak_memory(device):
         yield lambda: float('nan')
 
 
-def time_interleaved(runs, device, iters=10, warmup=1, progress=None):
+def use_channels_last(model, backbone):
+    """Weights, and the images entering ``backbone``, in channels-last
+    layout (the batch a detector's own pre-processing assembles is NCHW
+    contiguous). Applied alike to our detector and the peer."""
+    model.to(memory_format=torch.channels_last)
+    backbone.register_forward_pre_hook(lambda module, args: (
+        args[0].contiguous(memory_format=torch.channels_last), *args[1:]))
+    return model
+
+
+def environment(device):
+    """What a timing depends on, for the JSON next to it."""
+    import mmcv
+    import mmdet
+    import torchvision
+
+    from .device import mmcv_cuda_version
+    device = torch.device(device)
+    on_gpu = device.type == 'cuda'
+    return dict(
+        device=str(device),
+        device_name=(torch.cuda.get_device_name(device) if on_gpu else
+                     _cpu_name()),
+        cpu_threads=torch.get_num_threads(),
+        torch=torch.__version__, torchvision=torchvision.__version__,
+        cuda=torch.version.cuda if on_gpu else None,
+        cudnn=torch.backends.cudnn.version() if on_gpu else None,
+        cudnn_benchmark=torch.backends.cudnn.benchmark,
+        mmcv=mmcv.__version__, mmcv_cuda_ops=mmcv_cuda_version(),
+        mmdet=mmdet.__version__, python=platform.python_version())
+
+
+def _cpu_name():
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_device(env):
+    """One line: the device and its software, from :func:`environment`."""
+    if env['device'].startswith('cuda'):
+        return (f'{env["device_name"]}, torch {env["torch"]}, CUDA '
+                f'{env["cuda"]}, cuDNN {env["cudnn"]}')
+    return (f'CPU ({env["device_name"]}), {env["cpu_threads"]} threads, '
+            f'torch {env["torch"]}')
+
+
+def _measurement(times, name, threads):
+    # torch.utils.benchmark imports cpp_extension, which warns when it finds
+    # nvcc but no GPU; that is not news here.
+    logging.getLogger('torch.utils.cpp_extension').setLevel(logging.ERROR)
+    from torch.utils.benchmark import Measurement
+    from torch.utils.benchmark.utils.common import TaskSpec
+    return Measurement(number_per_run=1, raw_times=list(times),
+                       task_spec=TaskSpec(stmt=name, setup='',
+                                          num_threads=threads))
+
+
+def time_interleaved(runs, device, iters=10, warmup=1, progress=None,
+                     names=None):
     """Time several models' inference in the same run, fairly: after one
     untimed run each (which also measures its peak memory) and ``warmup - 1``
     more, the timed runs go round-robin (A, B, A, B, ...), so a slower
-    phase of a shared machine affects all of them alike.
+    phase of a shared machine affects all of them alike. On CUDA the device
+    is synchronised before the clock starts and before it stops, for every
+    timed run.
 
     ``runs``: a list of callables, each one batch of inference. Returns one
-    dict per run: the seconds of each timed run
-    (``times``), their median (``median_s``) and ``peak_mem_mb``.
+    dict per run: the seconds of each timed run (``times``), their median
+    (``median_s``), interquartile range (``iqr_s``), ``noisy`` (the IQR is
+    over 10% of the median: ``torch.utils.benchmark.Measurement``'s warning
+    threshold) and ``peak_mem_mb``.
     """
     device = torch.device(device)
+    names = names or [f'run {i}' for i in range(len(runs))]
 
     def sync():
         if device.type == 'cuda':
@@ -177,6 +257,8 @@ def time_interleaved(runs, device, iters=10, warmup=1, progress=None):
                 sync()
                 res['times'].append(time.perf_counter() - start)
                 step()
-    for res in results:
-        res['median_s'] = statistics.median(res['times'])
+    for name, res in zip(names, results):
+        m = _measurement(res['times'], name, torch.get_num_threads())
+        res.update(median_s=m.median, iqr_s=m.iqr, mean_s=m.mean,
+                   noisy=not m.meets_confidence(0.1))  # Measurement's 10%
     return results

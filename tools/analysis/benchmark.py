@@ -10,7 +10,12 @@ included. A benchmark, not a test.
 weights, min_size 800, max_size 1200 for the default shape) on the same
 images in the same run, the timed runs of the two alternating, and reports
 the ratio. Without ``--checkpoint`` both detectors have random weights,
-drawn with a fixed seed (the NMS time depends on the scores).
+drawn with a fixed seed (the NMS time depends on the scores). ``--fp16`` and
+``--channels-last`` apply to both. The JSON holds the settings and the
+device, its name and the torch/CUDA/cuDNN/mmcv versions.
+
+On CUDA the tool first checks that CUDA is available and that mmcv's ops
+were built with CUDA kernels, and stops with one line naming the fix if not.
 """
 import argparse
 import json
@@ -22,9 +27,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from shufflenet_det.utils.benchmark import (build_detector,  # noqa: E402
-                                            mmdet_batch, synthetic_images,
-                                            time_interleaved)
+from shufflenet_det.utils.benchmark import (  # noqa: E402
+    build_detector, describe_device, environment, mmdet_batch,
+    synthetic_images, time_interleaved, use_channels_last)
+from shufflenet_det.utils.device import check_device  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -65,29 +71,27 @@ def build_peer(shape=(800, 1200)):
 
 def main(argv=None):
     args = parse_args(argv)
-    device = torch.device(args.device)
+    device = torch.device(check_device(args.device))
     if device.type == 'cuda':
-        if not torch.cuda.is_available():
-            raise SystemExit('--device cuda: no CUDA device is visible.')
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = True  # as the paper's timings
     elif args.fp16:
-        raise SystemExit('--fp16 is for CUDA devices; drop it on CPU.')
+        raise SystemExit('error: --fp16 is for CUDA devices; drop it on CPU.')
     if args.threads:
         torch.set_num_threads(args.threads)
     on_gpu = device.type == 'cuda'
     args.iters = args.iters or (50 if on_gpu else 5)
     args.warmup = args.warmup if args.warmup is not None else (
         10 if on_gpu else 1)
-    memory_format = (torch.channels_last if args.channels_last
-                     else torch.contiguous_format)
     images = synthetic_images(args.batch_size, args.shape)
 
     def autocast():
         return torch.autocast(device.type, dtype=torch.float16,
                               enabled=args.fp16)
 
-    model = build_detector(args.config, args.checkpoint, args.cfg_options)
-    model = model.to(device, memory_format=memory_format)
+    model = build_detector(args.config, args.checkpoint,
+                           args.cfg_options).to(device)
+    if args.channels_last:
+        use_channels_last(model, model.backbone)
     batch = mmdet_batch(images)
 
     def run_ours():
@@ -97,7 +101,9 @@ def main(argv=None):
     names, models, runs = [osp.basename(args.config)], [model], [run_ours]
     if args.peer:
         torch.manual_seed(0)
-        peer = build_peer(args.shape).to(device, memory_format=memory_format)
+        peer = build_peer(args.shape).to(device)
+        if args.channels_last:
+            use_channels_last(peer, peer.backbone)
 
         def run_peer():
             with autocast():
@@ -114,27 +120,32 @@ def main(argv=None):
     # in the same state.
     bar = ProgressBar((max(args.warmup, 1) + args.iters) * len(runs))
     results = time_interleaved(runs, device, args.iters, args.warmup,
-                               progress=lambda done, total: bar.update())
+                               progress=lambda done, total: bar.update(),
+                               names=names)
     sys.stdout.write('\n')
     for name, m, res in zip(names, models, results):
         res.update(name=name, images_per_s=args.batch_size / res['median_s'],
                    params_m=sum(p.numel() for p in m.parameters()) / 1e6)
 
-    print(f'device: {device} ({torch.cuda.get_device_name(device) if on_gpu else "CPU, %d threads" % torch.get_num_threads()}), '
-          f'batch {args.batch_size}, {args.shape[0]}x{args.shape[1]}, '
-          f'{"fp16" if args.fp16 else "fp32"}, {args.iters} timed runs')
+    env = environment(device)
+    print(f'device: {describe_device(env)}; batch {args.batch_size}, '
+          f'{args.shape[0]}x{args.shape[1]}, {"fp16" if args.fp16 else "fp32"}'
+          f'{", channels-last" if args.channels_last else ""}, {args.warmup} '
+          f'warm-up and {args.iters} timed runs')
     print(f'{"model":<50} {"images/s":>9} {"ms/batch":>9} {"peak MiB":>9}')
     for r in results:
         print(f'{r["name"]:<50} {r["images_per_s"]:>9.2f} '
-              f'{1000 * r["median_s"]:>9.1f} {r["peak_mem_mb"]:>9.0f}')
+              f'{1000 * r["median_s"]:>9.1f} {r["peak_mem_mb"]:>9.0f}'
+              + ('  (noisy: IQR > 10% of the median)' if r['noisy'] else ''))
     if args.peer:
         ratio = results[0]['images_per_s'] / results[1]['images_per_s']
         print(f'speed ratio (ours / peer): {ratio:.2f}x')
     if args.json:
-        info = dict(device=str(device), fp16=args.fp16,
-                    channels_last=args.channels_last,
-                    batch_size=args.batch_size, shape=args.shape,
-                    threads=torch.get_num_threads(), results=results)
+        info = dict(environment=env, settings=dict(
+            config=args.config, checkpoint=args.checkpoint, fp16=args.fp16,
+            channels_last=args.channels_last, batch_size=args.batch_size,
+            shape=args.shape, iters=args.iters, warmup=args.warmup,
+            peer=args.peer), results=results)
         with open(args.json, 'w') as f:
             json.dump(info, f, indent=2)
     return results
