@@ -11,10 +11,12 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# tools/dist_pretrain.sh and slurm_pretrain.sh run tools/pretrain.py instead.
+TRAIN_SCRIPT=${TRAIN_SCRIPT:-$HERE/train.py}
 PYTHON=${PYTHON:-$( [ -x "$HERE/../.venv/bin/python" ] && echo "$HERE/../.venv/bin/python" || echo python)}
 
 PYTHONPATH="$HERE/..:${PYTHONPATH:-}" \
 "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$NPROCS" --master_port="$PORT" \
-    "$HERE/train.py" "$CONFIG" --launcher pytorch "$@"
+    "$TRAIN_SCRIPT" "$CONFIG" --launcher pytorch "$@"

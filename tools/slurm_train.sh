@@ -13,10 +13,12 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# tools/dist_pretrain.sh and slurm_pretrain.sh run tools/pretrain.py instead.
+TRAIN_SCRIPT=${TRAIN_SCRIPT:-$HERE/train.py}
 
 # shellcheck disable=SC2086
 PYTHONPATH="$HERE/..:${PYTHONPATH:-}" \
 srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \
     --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" \
     --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 $SRUN_ARGS \
-    python -u "$HERE/train.py" "$CONFIG" --work-dir="$WORK_DIR" --launcher slurm "$@"
+    python -u "$TRAIN_SCRIPT" "$CONFIG" --work-dir="$WORK_DIR" --launcher slurm "$@"

@@ -40,9 +40,9 @@ def cuda_problem(device):
     # Built with CUDA, but perhaps not for this GPU's architecture: one tiny
     # NMS says so now rather than after the model is built.
     from mmcv.ops import nms
-    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]],
-                         device=device)
     try:
+        boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]],
+                             device=device)
         nms(boxes, torch.tensor([0.9, 0.8], device=device), 0.5)
     except RuntimeError as e:
         name = torch.cuda.get_device_name(device)

@@ -101,8 +101,45 @@ def test_benchmark_tool_with_peer(tmp_path):
     proc = run_tool('tools/analysis/benchmark.py',
                     f'{ROOT}/configs/lighthead_v2star.py', '--device', 'cpu',
                     '--shape', '256', '384', '--batch-size', '1', '--iters',
-                    '1', '--warmup', '0', '--peer', '--json', str(out))
+                    '1', '--warmup', '0', '--peer', '--channels-last',
+                    '--json', str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(out.read_text())['results']
+    info = json.loads(out.read_text())
+    res = info['results']
     assert len(res) == 2 and all(r['images_per_s'] > 0 for r in res)
+    assert all({'median_s', 'iqr_s', 'noisy'} <= r.keys() for r in res)
+    assert info['settings']['channels_last'] is True
+    assert info['environment']['torch'] == torch.__version__
     assert 'speed ratio (ours / peer)' in proc.stdout
+
+
+def test_table_tool_one_command_both_precisions(tmp_path):
+    """The GPU table's command (--precisions fp32 fp16 --out-dir), checked on
+    a CPU with --quick: every cell in each precision, the JSON with the
+    device and the settings, the Markdown table and the plot."""
+    out = tmp_path / 'table7_gpu'
+    proc = run_tool('tools/table7.py', '--device', 'cpu', '--quick',
+                    '--precisions', 'fp32', 'fp16', '--channels-last',
+                    '--families', 'shufflenetv2', '--levels', '40M',
+                    '140M', '--shape', '128', '192', '--batch-size', '1',
+                    '--work-dirs', str(tmp_path / 'none'), '--out-dir',
+                    str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / 'table7.json').read_text())
+    assert [(r['precision'], r['level']) for r in result['rows']] == [
+        ('fp32', '40M'), ('fp32', '140M'), ('fp16', '40M'), ('fp16', '140M')]
+    env = result['environment']
+    assert env['torch'] == torch.__version__ and env['device'] == 'cpu'
+    assert {'device_name', 'cuda', 'cudnn', 'mmcv_cuda_ops'} <= env.keys()
+    assert result['settings']['precisions'] == ['fp32', 'fp16']
+    assert result['settings']['channels_last'] is True
+    md = (out / 'table7.md').read_text()
+    assert md.count('| ShuffleNet v2 | ') == 2
+    assert '**fp32**' in md and '**fp16**' in md and '(188)' in md
+    assert (out / 'table7.png').stat().st_size > 10000
+    # fp16 timings on a CPU only to check the command.
+    proc = run_tool('tools/table7.py', '--device', 'cpu', '--fp16')
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        'error: fp16 is for CUDA devices (on a CPU only with --quick, to '
+        'check the command).']

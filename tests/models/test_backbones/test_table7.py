@@ -124,7 +124,6 @@ def test_pretrain_configs_cover_the_cells_without_public_weights():
 
 
 def test_pretrained_classifier_loads_into_the_detection_backbone(tmp_path):
-    pytest.importorskip('mmpretrain')
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS as PRETRAIN_MODELS
     from mmpretrain.structures import DataSample
