@@ -1,6 +1,6 @@
 # ImageNet-1k pretraining of the backbone of Table 7 cell xception 140M:
 # LightXception, widen_factor 1.0, which has no public ImageNet weights.
-# mmpretrain's ShuffleNet V2 recipe; REQUIRES mmpretrain (see
+# mmpretrain's ShuffleNet V2 recipe; run with tools/pretrain.py (see
 # _base_/imagenet_shufflenet_recipe.py). Result: the ImageNet checkpoint
 # configs/table7/lighthead_xception_140m.py loads,
 # checkpoints/xception_140m_imagenet.pth.

@@ -25,18 +25,19 @@ def mmcv_cuda_version():
     return None if version == 'not available' else version
 
 
-def cuda_problem(device):
-    """Why ``device`` cannot run the project's detectors, or None."""
+def cuda_problem(device, cpu_hint='use --device cpu'):
+    """Why ``device`` cannot run the project's detectors, or None.
+    ``cpu_hint``: how the tool runs on the CPU instead."""
     if torch.device(device).type != 'cuda':
         return None
     if not torch.cuda.is_available():
         why = (f'torch {torch.__version__} is a CPU-only build'
                if torch.version.cuda is None else
                f'no GPU is visible to torch {torch.__version__}')
-        return f'--device cuda: CUDA is not available ({why}); use --device cpu'
+        return f'--device cuda: CUDA is not available ({why}); {cpu_hint}'
     if mmcv_cuda_version() is None:
         return ('mmcv\'s ops (NMS, RoIAlign) were built for the CPU only, so '
-                f'they cannot run on the GPU: {FIX_BUILD}; or use --device cpu')
+                f'they cannot run on the GPU: {FIX_BUILD}; or {cpu_hint}')
     # Built with CUDA, but perhaps not for this GPU's architecture: one tiny
     # NMS says so now rather than after the model is built.
     from mmcv.ops import nms
@@ -48,15 +49,19 @@ def cuda_problem(device):
         name = torch.cuda.get_device_name(device)
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         return (f'mmcv\'s CUDA ops do not run on {name} ({first}): '
-                f'{FIX_BUILD}; or use --device cpu')
+                f'{FIX_BUILD}; or {cpu_hint}')
     return None
 
 
 def check_device(device=None):
     """Exit with status 1 and one line naming the fix when ``device`` (by
-    default the Runner's) cannot run detection; return the device."""
-    device = device or runner_device()
-    problem = cuda_problem(device)
+    default the Runner's: train/test) cannot run detection; return the
+    device."""
+    hint = 'use --device cpu'
+    if device is None:
+        device = runner_device()
+        hint = 'run on the CPU with CUDA_VISIBLE_DEVICES=""'
+    problem = cuda_problem(device, hint)
     if problem:
         raise SystemExit(f'error: {problem}')
     return device
