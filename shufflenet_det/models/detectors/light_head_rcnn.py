@@ -6,6 +6,11 @@ from mmdet.models.detectors import TwoStageDetector
 from mmdet.registry import MODELS
 
 
+def _outputs_to_float32(module, args, outputs):
+    return tuple(o.float() if torch.is_tensor(o) and o.is_floating_point()
+                 else o for o in outputs)
+
+
 @MODELS.register_module()
 class LightHeadRCNN(TwoStageDetector):
     """Light-Head R-CNN (Li et al., 2017), the detector of the ShuffleNet V2
@@ -61,6 +66,11 @@ class LightHeadRCNN(TwoStageDetector):
             thin_map['in_channels'] = c5_channels
         self.thin_map = MODELS.build(thin_map)
         self._check_layout(strides)
+        # Under autocast (fp16 inference, --amp) the box head's outputs are
+        # float16, and so the boxes and scores that reach mmcv's NMS, whose
+        # kernels take float32 only ("expected scalar type Float but found
+        # Half"). Cast them back, as mmdet 2.x's @force_fp32 on BBoxHead did.
+        self.roi_head.bbox_head.register_forward_hook(_outputs_to_float32)
 
     @torch.no_grad()
     def _probe_backbone(self, size=128):

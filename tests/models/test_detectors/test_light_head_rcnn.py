@@ -151,6 +151,20 @@ def test_predict_and_tensor_mode(model):
     assert bbox_pred.shape == (cls_score.shape[0], 4 * NUM_CLASSES)
 
 
+def test_predict_under_fp16_autocast():
+    """fp16 inference (tools/analysis/benchmark.py --fp16): the final NMS
+    gets float32 boxes and scores (mmcv's NMS kernels take no others), here
+    with every box above the score threshold so that NMS runs."""
+    cfg = _model_cfg()
+    cfg.test_cfg.rcnn.score_thr = 0.0
+    model = _build(cfg).eval()
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.float16):
+        results = model.test_step(_batch())
+    for r in results:
+        assert len(r.pred_instances) == 100
+        assert r.pred_instances.bboxes.dtype == torch.float32
+
+
 def test_wrong_strides_rejected():
     # ResNet stages 2 and 3 are at strides 8 and 16, not 16 and 32.
     cfg = _model_cfg(type='ResNet', depth=18, out_indices=(1, 2))
