@@ -82,12 +82,14 @@ def check_imagenet(cfg):
         if not loader:
             continue
         dataset = loader['dataset']
-        root = dataset.get('data_root', '')
+        while 'dataset' in dataset and 'data_root' not in dataset:
+            dataset = dataset['dataset']  # RepeatDataset and the like
+        root = dataset.get('data_root') or ''
         prefix = dataset.get('data_prefix') or dataset.get('split') or ''
         if isinstance(prefix, dict):
             prefix = prefix.get('img_path', prefix.get('img', ''))
         folder = osp.join(root, prefix)
-        if not osp.isdir(folder):
+        if folder and not osp.isdir(folder):
             raise ConfigError(
                 f'{split}: {folder} not found. Put ImageNet in mmpretrain\'s '
                 f'layout under {root or "the data_root"} (train/, val/, '

@@ -3,7 +3,10 @@
 layout), a few pretraining iterations of one cell, resumed; then the cell's
 Table 7 detection config loads the checkpoint with no backbone key missing
 and the pretrained weights."""
+import os
 import os.path as osp
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -150,3 +153,18 @@ def test_pretrain_without_imagenet_stops_with_one_line(tmp_path):
 def test_pretrain_rejects_detection_only_options(tmp_path):
     proc = run_tool('tools/pretrain.py', PRETRAIN, '--skip-data-check')
     assert proc.returncode == 2 and 'unrecognized arguments' in proc.stderr
+
+
+def test_dist_pretrain_two_cpu_processes(tmp_path, crops_root):
+    config = tiny_pretrain_config(tmp_path, crops_root)
+    work = tmp_path / 'dist'
+    env = dict(os.environ, PORT='29537', PYTHON=sys.executable)
+    proc = subprocess.run(
+        ['bash', 'tools/dist_pretrain.sh', config, '2', '--work-dir',
+         str(work), '--cfg-options', 'train_cfg.max_iters=2'],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert 'Distributed training: True' in log
+    assert sorted(p.name for p in work.glob('*.pth')) == ['iter_2.pth']
+    assert log.count('Pretrained: ') == 1  # rank 0 only
