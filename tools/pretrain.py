@@ -4,7 +4,7 @@ ImageClassifier with the cell's backbone, run by mmengine's Runner
 and atomic checkpoints). Needs mmpretrain: ``pip install -e .[pretrain]``
 (``make setup`` installs it).
 
-    python tools/pretrain.py configs/pretrain/shufflenetv2star_140m_16xb64_in1k.py
+    python tools/pretrain.py configs/pretrain/shufflenetv2star_140m_*.py
     python tools/pretrain.py CONFIG --work-dir work_dirs/x --amp --resume
     bash tools/dist_pretrain.sh CONFIG 16
     GPUS=16 bash tools/slurm_pretrain.sh PARTITION JOB CONFIG WORK_DIR

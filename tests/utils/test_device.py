@@ -68,7 +68,8 @@ def test_mmcv_cuda_ops_that_do_not_run(monkeypatch):
                            'execution on the device\nmore details')
 
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    monkeypatch.setattr(torch.cuda, 'get_device_name', lambda *a: 'NVIDIA H100')
+    monkeypatch.setattr(torch.cuda, 'get_device_name',
+                        lambda *a: 'NVIDIA H100')
     monkeypatch.setattr(device_mod, 'mmcv_cuda_version', lambda: '13.0')
     monkeypatch.setattr(mmcv.ops, 'nms', nms)
     monkeypatch.setattr(torch, 'tensor', lambda *a, **k: None)
