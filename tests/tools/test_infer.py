@@ -1,0 +1,189 @@
+"""tools/infer.py: a checkpoint of the tiny demo-derived config (a freshly
+built model saved as mmengine's Runner saves it) on an image, a folder and a
+list file, through mmdet's DetInferencer; pictures and JSON predictions
+written; one-line errors."""
+import importlib.util
+import json
+import os.path as osp
+import shutil
+
+import pytest
+import torch
+from cli_helpers import ROOT, run_tool, tiny_config
+
+spec = importlib.util.spec_from_file_location(
+    'infer_tool', osp.join(ROOT, 'tools', 'infer.py'))
+infer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(infer)
+
+CLASSES = ('circle', 'rectangle', 'triangle', 'star', 'cross')
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, shapes_root):
+    """(config, checkpoint): the model's own initialisation (seeded), saved
+    with the dataset meta a Runner checkpoint carries."""
+    from mmengine.config import Config
+    from shufflenet_det.utils.benchmark import build_detector
+    tmp = tmp_path_factory.mktemp('infer')
+    config = tiny_config(tmp, shapes_root)
+    model = build_detector(Config.fromfile(config), seed=0)
+    ckpt = tmp / 'iter_6.pth'
+    torch.save({'meta': {'dataset_meta': {'classes': CLASSES}},
+                'state_dict': model.state_dict()}, ckpt)
+    return config, str(ckpt)
+
+
+def val_images(shapes_root):
+    return sorted((shapes_root / 'val').glob('*.jpg'))
+
+
+def check_outputs(out_dir, names):
+    for name in names:
+        vis = out_dir / 'vis' / name
+        assert vis.is_file() and vis.stat().st_size > 0, vis
+        pred = json.loads((out_dir / 'preds' /
+                           (osp.splitext(name)[0] + '.json')).read_text())
+        n = len(pred['scores'])
+        assert len(pred['bboxes']) == n and len(pred['labels']) == n
+        assert all(len(b) == 4 for b in pred['bboxes'])
+        assert all(0 <= lb < len(CLASSES) for lb in pred['labels'])
+
+
+def test_image_folder_and_list(trained, shapes_root, tmp_path, capsys):
+    config, ckpt = trained
+    images = val_images(shapes_root)
+    assert len(images) == 4
+
+    # One image, through the command line.
+    out = tmp_path / 'one'
+    proc = run_tool('tools/infer.py', config, ckpt, str(images[0]),
+                    '--out-dir', str(out), '--score-thr', '0.1')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    check_outputs(out, [images[0].name])
+    assert '1 image(s), ' in proc.stdout
+    assert str(out / 'vis') in proc.stdout
+
+    # A folder (a file that is not an image is left out).
+    folder = tmp_path / 'frames'
+    shutil.copytree(shapes_root / 'val', folder)
+    (folder / 'notes.txt').write_text('not an image')
+    out = tmp_path / 'folder'
+    _, preds = infer.main([config, ckpt, str(folder), '--out-dir', str(out),
+                           '--score-thr', '0.1', '--device', 'cpu'])
+    check_outputs(out, [p.name for p in images])
+    shown = sum(s >= 0.1 for p in preds for s in p['scores'])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f'4 image(s), {shown} detection(s) with score '
+                           '>= 0.1')
+
+    # A list file: relative paths from its folder, comments and blanks.
+    listing = tmp_path / 'frames.txt'
+    listing.write_text(f'# two frames\n\nframes/{images[2].name}\n'
+                       f'{folder / images[1].name}\n')
+    out = tmp_path / 'list'
+    paths, _ = infer.main([config, ckpt, str(listing), '--out-dir',
+                           str(out), '--device', 'cpu'])
+    assert [osp.basename(p) for p in paths] == [images[2].name,
+                                                images[1].name]
+    check_outputs(out, [images[2].name, images[1].name])
+    assert sorted(p.name for p in (out / 'vis').iterdir()) == sorted(
+        [images[1].name, images[2].name])
+
+
+def error_of(capsys, *argv):
+    with pytest.raises(SystemExit) as exc:
+        infer.main([*argv, '--device', 'cpu'])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    return err
+
+
+def test_errors(trained, shapes_root, tmp_path, capsys):
+    config, ckpt = trained
+    image = str(val_images(shapes_root)[0])
+    out = ['--out-dir', str(tmp_path / 'out')]
+
+    err = error_of(capsys, str(tmp_path / 'no.py'), ckpt, image, *out)
+    assert 'config' in err and 'no.py not found' in err
+    err = error_of(capsys, config, str(tmp_path / 'no.pth'), image, *out)
+    assert 'checkpoint' in err and 'no.pth not found' in err
+    err = error_of(capsys, config, ckpt, str(tmp_path / 'no.jpg'), *out)
+    assert 'no.jpg: no such image, folder or list file' in err
+
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    (empty / 'readme.md').write_text('x')
+    err = error_of(capsys, config, ckpt, str(empty), *out)
+    assert f'{empty}: no image in this folder' in err
+
+    broken = tmp_path / 'broken.jpg'
+    broken.write_bytes(b'')
+    err = error_of(capsys, config, ckpt, str(broken), *out)
+    assert f'{broken}: cannot be read as an image: empty file' in err
+    broken.write_bytes(b'this is not a JPEG at all' * 10)
+    err = error_of(capsys, config, ckpt, str(broken), *out)
+    assert 'unknown format or corrupt header' in err
+
+    listing = tmp_path / 'list.txt'
+    listing.write_text(f'{image}\nmissing/frame_001.jpg\n')
+    err = error_of(capsys, config, ckpt, str(listing), *out)
+    assert f'{listing}, line 2: missing/frame_001.jpg not found' in err
+
+    video = tmp_path / 'video.mp4'
+    video.write_bytes(b'\0' * 100)
+    err = error_of(capsys, config, ckpt, str(video), *out)
+    assert 'ffmpeg' in err
+
+    twin = tmp_path / 'other'
+    twin.mkdir()
+    shutil.copy(image, twin)
+    err = error_of(capsys, config, ckpt, image, str(twin), *out)
+    assert 'same file name' in err
+
+    # A checkpoint of another model: refused, not loaded half-way.
+    state = torch.load(ckpt, weights_only=False)
+    state['state_dict'] = {k: v for k, v in state['state_dict'].items()
+                           if not k.startswith('roi_head')}
+    partial = tmp_path / 'partial.pth'
+    torch.save(state, partial)
+    err = error_of(capsys, config, str(partial), image, *out)
+    assert 'does not fit' in err and 'keys missing' in err
+
+    (tmp_path / 'truncated.pth').write_bytes(open(ckpt, 'rb').read()[:1000])
+    err = error_of(capsys, config, str(tmp_path / 'truncated.pth'), image,
+                   *out)
+    assert 'cannot be loaded' in err
+    assert not (tmp_path / 'out' / 'vis').exists()
+
+
+def test_exif_rotated_jpeg_is_drawn_as_stored(trained, tmp_path):
+    """With the project's color_type='color_ignore_orientation', the boxes
+    refer to the stored pixels; the picture is drawn on those pixels too
+    (DetInferencer alone would draw on the EXIF-rotated image)."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+    config, ckpt = trained
+    child = tmp_path / 'stored.py'
+    child.write_text(f'''_base_ = [{config!r}]
+test_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
+    dict(type='Resize', scale=(160, 128), keep_ratio=True),
+    dict(type='PackDetInputs')]))
+''')
+    photo = tmp_path / 'photo.jpg'
+    pixels = np.random.RandomState(0).randint(0, 255, (48, 64, 3), np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees to display
+    Image.fromarray(pixels).save(photo, exif=exif)
+    assert cv2.imread(str(photo)).shape[:2] == (64, 48)  # OpenCV rotates
+
+    out = tmp_path / 'out'
+    _, preds = infer.main([str(child), ckpt, str(photo), '--out-dir',
+                           str(out), '--device', 'cpu', '--score-thr', '0'])
+    assert cv2.imread(str(out / 'vis' / 'photo.jpg')).shape[:2] == (48, 64)
+    boxes = np.array(preds[0]['bboxes']).reshape(-1, 4)
+    assert len(boxes) and (boxes[:, 2] <= 64).all() and \
+        (boxes[:, 3] <= 48).all()
