@@ -29,9 +29,15 @@ setup(
     # (checked at import) and its pip requirements (einops, mat4py,
     # modelindex, ...) name none of torch/mmcv/mmengine/mmdet: it installs
     # beside mmdet 3.3 / mmcv 2.1 / mmengine 0.10 without changing them.
+    # deploy: tools/deployment/export_onnx.py and the ONNX Runtime backend
+    # of tools/analysis/benchmark.py. The exporter is torch's own
+    # (TorchScript-based, which needs no onnxscript); onnx checks and reads
+    # the graph, onnxruntime runs it. Neither constrains torch or numpy.
     extras_require={
         'pretrain': ['mmpretrain==1.2.0'],
-        'tests': ['pytest', 'mmpretrain==1.2.0'],
+        'deploy': ['onnx==1.23.2', 'onnxruntime==1.31.1'],
+        'tests': ['pytest', 'mmpretrain==1.2.0', 'onnx==1.23.2',
+                  'onnxruntime==1.31.1'],
     },
     license='Apache License 2.0',
     zip_safe=False,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command set-up: a virtual environment in .venv/ with torch, mmcv (built
 # with its ops, cached), mmengine, mmdet, pycocotools, mmpretrain (for
-# ImageNet pretraining) and this project (editable). Safe to run again:
+# ImageNet pretraining), onnx and onnxruntime (for the ONNX export) and this
+# project (editable). Safe to run again:
 # finished steps are skipped.
 #
 # mmcv's ops are built with CUDA kernels when torch is a CUDA build, nvcc
@@ -27,7 +28,8 @@ STAMP="$VENV/.shufflenet_det_setup"
 
 step() { printf '\n==> [%s] %s\n' "$1" "$2"; }
 smoke() {
-  "$VPY" -c 'import shufflenet_det, mmdet, mmpretrain; from mmcv.ops import nms, RoIAlign' 2>/dev/null
+  "$VPY" -c 'import shufflenet_det, mmdet, mmpretrain; from mmcv.ops import nms, RoIAlign
+import importlib.util as u; assert u.find_spec("onnx") and u.find_spec("onnxruntime")' 2>/dev/null
 }
 # What the set-up depends on: if none of it changed, the smoke check passes
 # and mmcv's ops are still the right ones (e.g. no GPU has appeared since a
@@ -60,16 +62,19 @@ fi
 step 3/5 "mmcv with compiled ops (tools/install_mmcv.sh)"
 PYTHON="$VPY" bash tools/install_mmcv.sh
 
-step 4/5 "mmengine, mmdet, pycocotools, pytest, mmpretrain and shufflenet_det (editable)"
-# mmpretrain's requirements leave torch, mmcv, mmengine and mmdet as they are.
-"$VPY" -m pip install -q -e '.[tests,pretrain]' 2>&1 | grep -v '^WARNING: Location' || true
+step 4/5 "mmengine, mmdet, pycocotools, pytest, mmpretrain, onnx, onnxruntime and shufflenet_det (editable)"
+# mmpretrain's, onnx's and onnxruntime's requirements leave torch, mmcv,
+# mmengine and mmdet as they are.
+"$VPY" -m pip install -q -e '.[tests,pretrain,deploy]' 2>&1 | grep -v '^WARNING: Location' || true
 
 step 5/5 "Smoke check"
 "$VPY" -c 'import torch, mmcv, mmengine, mmdet, mmpretrain, shufflenet_det
+import onnx, onnxruntime
 from mmcv.ops import nms, RoIAlign, get_compiling_cuda_version
 print("torch", torch.__version__, "| mmcv", mmcv.__version__, "(CUDA ops:",
       get_compiling_cuda_version() + ") | mmengine", mmengine.__version__,
       "| mmdet", mmdet.__version__, "| mmpretrain", mmpretrain.__version__,
+      "| onnxruntime", onnxruntime.__version__,
       "| shufflenet_det", shufflenet_det.__version__)'
 echo "$fingerprint" > "$STAMP"
 echo "==> Set-up finished in $(( $(date +%s) - start )) s. Activate with: source $VENV/bin/activate"

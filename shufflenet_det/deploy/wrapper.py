@@ -1,0 +1,268 @@
+"""The whole Light-Head R-CNN as one module that ``torch.onnx.export``
+traces into one ONNX graph, from images to padded detections.
+
+Interface (mmdeploy's mmdet convention):
+
+- input ``input``: float32 (N, 3, H, W), RGB pixel values 0-255, H and W
+  multiples of the backbone's stride (32);
+- outputs ``dets``: float32 (N, K, 5), x1, y1, x2, y2, score in input pixels,
+  best first; ``labels``: int64 (N, K); K = ``test_cfg.rcnn.max_per_img``.
+  Rows without a detection have score 0, box 0 and label -1.
+
+It computes what ``LightHeadRCNN.predict`` computes for images of that size
+(``rescale`` with scale factor 1), stage for stage; the fixed-size tensors
+that a graph needs replace mmdet's per-image lists:
+
+1. normalisation (the config's ``data_preprocessor`` mean, std and channel
+   order), backbone -> C4, C5; thin map from C5;
+2. RPN head on C4; per image the ``nms_pre`` best anchors (sigmoid scores),
+   decoded and clipped to the image, boxes of size <= ``min_bbox_size``
+   dropped, NMS (``onnx_nms``) keeping ``max_per_img`` proposals; the kept
+   ones go to a fixed (N, P) layout in descending score order, P =
+   ``test_cfg.rpn.max_per_img``, padded with empty slots when fewer are
+   kept;
+3. PSRoIAlign (:func:`~.ops.ps_roi_align`) and the R-CNN subnet on all
+   N * P slots; softmax, per-class box decoding clipped to the image;
+4. per-class NMS of the scores > ``score_thr`` (``onnx_nms`` on N * classes
+   batches), then the K best of each image.
+"""
+import math
+
+import torch
+import torch.nn as nn
+
+from .ops import onnx_nms, ps_roi_align
+
+
+class DeployError(ValueError):
+    """The model or its config has something the export does not support."""
+
+
+def delta2bbox(rois, deltas, means, stds, max_hw, wh_ratio_clip=16 / 1000):
+    """mmdet's ``DeltaXYWHBBoxCoder.decode`` (``clip_border=True``, no
+    centre clamp) for rois (..., 4) and deltas (..., 4), clipped to
+    ``max_hw`` = (H, W) given as a float tensor."""
+    d = deltas * deltas.new_tensor(stds) + deltas.new_tensor(means)
+    pxy = (rois[..., :2] + rois[..., 2:]) * 0.5
+    pwh = rois[..., 2:] - rois[..., :2]
+    max_ratio = abs(math.log(wh_ratio_clip))
+    gxy = pxy + pwh * d[..., :2]
+    gwh = pwh * d[..., 2:].clamp(min=-max_ratio, max=max_ratio).exp()
+    boxes = torch.cat((gxy - gwh * 0.5, gxy + gwh * 0.5), dim=-1)
+    hi = torch.stack((max_hw[1], max_hw[0], max_hw[1], max_hw[0]))
+    return torch.minimum(boxes.clamp(min=0), hi)
+
+
+def _coder_params(coder, where):
+    name = type(coder).__name__
+    if name != 'DeltaXYWHBBoxCoder' or not getattr(coder, 'clip_border',
+                                                   True) \
+            or getattr(coder, 'add_ctr_clamp', False):
+        raise DeployError(
+            f'{where}: export supports DeltaXYWHBBoxCoder with clip_border='
+            f'True and add_ctr_clamp=False, got {name}')
+    # decode()'s default wh_ratio_clip (16 / 1000), which mmdet's heads use.
+    return dict(means=list(coder.means), stds=list(coder.stds))
+
+
+def _plain_nms(nms_cfg, where):
+    cfg = dict(nms_cfg)
+    kind = cfg.pop('type', 'nms')
+    if kind != 'nms' or set(cfg) - {'iou_threshold'}:
+        raise DeployError(f'{where}.nms: export supports plain NMS '
+                          f"(type='nms', iou_threshold), got {dict(nms_cfg)}")
+    return float(cfg['iou_threshold'])
+
+
+def _gather_rows(x, idx):
+    """x (B, N, D), idx (B, K) -> (B, K, D)."""
+    return torch.gather(x, 1, idx[..., None].expand(-1, -1, x.shape[-1]))
+
+
+class LightHeadRCNNExport(nn.Module):
+    """Light-Head R-CNN inference from RGB 0-255 images to (dets, labels);
+    see the module docstring. Build it from a ``LightHeadRCNN`` in eval mode
+    (weights are shared, not copied).
+
+    ``debug=True`` makes ``forward`` also return the intermediate results
+    (the proposals and their validity, the R-CNN's raw class scores and box
+    deltas), for the parity tests.
+    """
+
+    def __init__(self, model, debug=False):
+        super().__init__()
+        if type(model).__name__ != 'LightHeadRCNN':
+            raise DeployError(
+                f'export supports LightHeadRCNN, got {type(model).__name__}')
+        self.debug = debug
+        self.backbone = model.backbone
+        self.thin_map = model.thin_map
+        self.rpn_head = model.rpn_head
+        self.bbox_head = model.roi_head.bbox_head
+        test_cfg = model.test_cfg
+
+        # 1. Normalisation. The data preprocessor receives images as loaded
+        # (BGR with mmcv's loader) and flips them when bgr_to_rgb is set;
+        # mean and std are in the order after the flip.
+        dp = model.data_preprocessor
+        flip = bool(getattr(dp, '_channel_conversion', False))
+        # RGB input: the model wants RGB if it flips BGR to RGB.
+        self.to_bgr = not flip
+        if getattr(dp, '_enable_normalize', True):
+            mean, std = dp.mean.reshape(1, -1, 1, 1), dp.std.reshape(
+                1, -1, 1, 1)
+        else:
+            mean, std = torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
+        self.register_buffer('mean', mean.clone().float(), persistent=False)
+        self.register_buffer('std', std.clone().float(), persistent=False)
+        self.size_divisor = int(getattr(dp, 'pad_size_divisor', 1) or 1)
+
+        # 2. RPN.
+        head = self.rpn_head
+        gen = head.prior_generator
+        if gen.num_levels != 1:
+            raise DeployError('export supports a one-level RPN (C4), got '
+                              f'{gen.num_levels} levels')
+        if not head.use_sigmoid_cls:
+            raise DeployError('export supports a sigmoid RPN classifier')
+        self.rpn_stride = float(gen.strides[0][0])
+        self.register_buffer('base_anchors', gen.base_anchors[0].clone(),
+                             persistent=False)
+        self.rpn_coder = _coder_params(head.bbox_coder, 'rpn_head.bbox_coder')
+        rpn = test_cfg.rpn
+        self.rpn_iou = _plain_nms(rpn.nms, 'test_cfg.rpn')
+        self.nms_pre = int(rpn.get('nms_pre', -1))
+        self.num_proposals = int(rpn.max_per_img)
+        self.min_bbox_size = float(rpn.get('min_bbox_size', -1))
+
+        # 3. R-CNN.
+        ext = model.roi_head.bbox_roi_extractor
+        if type(ext).__name__ != 'PSRoIAlignExtractor':
+            raise DeployError('export supports PSRoIAlignExtractor, got '
+                              f'{type(ext).__name__}')
+        layer = ext.roi_layers[0]
+        self.roi_size = int(ext.output_size)
+        self.sampling_ratio = int(layer.sampling_ratio)
+        self.spatial_scale = 1.0 / ext.featmap_strides[0]
+        bbox_head = self.bbox_head
+        if bbox_head.custom_cls_channels or bbox_head.loss_cls.use_sigmoid:
+            raise DeployError('export supports a softmax R-CNN classifier')
+        self.num_classes = int(bbox_head.num_classes)
+        self.class_agnostic = bool(bbox_head.reg_class_agnostic)
+        self.rcnn_coder = _coder_params(bbox_head.bbox_coder,
+                                        'roi_head.bbox_head.bbox_coder')
+        rcnn = test_cfg.rcnn
+        self.rcnn_iou = _plain_nms(rcnn.nms, 'test_cfg.rcnn')
+        self.score_thr = float(rcnn.score_thr)
+        self.max_per_img = int(rcnn.max_per_img)
+
+    # --- stages -----------------------------------------------------------
+    def preprocess(self, images):
+        if self.to_bgr:
+            images = images.flip(1)
+        return (images - self.mean) / self.std
+
+    def anchors(self, feat):
+        """mmdet's ``AnchorGenerator.grid_priors`` for one level: (h * w *
+        A, 4), anchor a of pixel (y, x) at row (y * w + x) * A + a. Sizes
+        come from the tensor (CumSum), so the graph keeps them dynamic."""
+        xs = (torch.ones_like(feat[0, 0, 0, :]).cumsum(0) - 1) * self.rpn_stride
+        ys = (torch.ones_like(feat[0, 0, :, 0]).cumsum(0) - 1) * self.rpn_stride
+        xx = xs[None, :] + ys[:, None] * 0
+        yy = ys[:, None] + xs[None, :] * 0
+        shifts = torch.stack((xx, yy, xx, yy), dim=-1)  # (h, w, 4)
+        return (shifts[:, :, None, :] + self.base_anchors).reshape(-1, 4)
+
+    def proposals(self, cls_score, bbox_pred, img_hw):
+        """RPN post-processing of the whole batch: (B, P, 4) proposals in
+        descending score order and (B, P) bool, which slots hold one."""
+        b = cls_score.shape[0]
+        scores = cls_score.permute(0, 2, 3, 1).reshape(b, -1).sigmoid()
+        deltas = bbox_pred.permute(0, 2, 3, 1).reshape(b, -1, 4)
+        anchors = self.anchors(cls_score)
+        # Padding (score -1, never kept) so that the top-k below always has
+        # k candidates, whatever the image size.
+        pad = max(self.nms_pre, self.num_proposals)
+        scores = torch.cat((scores, scores.new_full((1, pad), -1).expand(
+            b, -1)), 1)
+        deltas = torch.cat((deltas, deltas.new_zeros((1, pad, 4)).expand(
+            b, -1, -1)), 1)
+        anchors = torch.cat((anchors, anchors.new_zeros((pad, 4))))
+        if self.nms_pre > 0:
+            scores, idx = scores.topk(self.nms_pre, dim=1)
+            deltas = _gather_rows(deltas, idx)
+            anchors = anchors[idx]  # (B, nms_pre, 4)
+        else:
+            anchors = anchors[None].expand(b, -1, -1)
+        boxes = delta2bbox(anchors, deltas, max_hw=img_hw, **self.rpn_coder)
+        if self.min_bbox_size >= 0:
+            wh = boxes[..., 2:] - boxes[..., :2]
+            valid = (wh > self.min_bbox_size).all(-1)
+            scores = torch.where(valid, scores, scores.new_full((1, ), -1))
+        # Sigmoid scores are >= 0: the -1 ones are never selected.
+        keep = onnx_nms(boxes, scores[:, None], self.num_proposals,
+                        self.rpn_iou, -0.5)
+        n = scores.shape[1]
+        kept = torch.zeros_like(scores).reshape(-1)
+        kept = kept.index_put((keep[:, 0] * n + keep[:, 2], ),
+                              torch.ones_like(keep[:, 0], dtype=kept.dtype))
+        ranked = torch.where(kept.reshape(b, n) > 0, scores,
+                             scores.new_full((1, ), -1))
+        top, idx = ranked.topk(self.num_proposals, dim=1)
+        return _gather_rows(boxes, idx), top >= 0
+
+    def rcnn(self, thin, proposals):
+        feats = ps_roi_align(thin, proposals, self.roi_size,
+                             self.sampling_ratio, self.spatial_scale)
+        return self.bbox_head(feats)
+
+    def detections(self, proposals, valid, cls_score, bbox_pred, img_hw):
+        """R-CNN post-processing: softmax, decoding, per-class NMS, the K
+        best per image."""
+        b, p = valid.shape
+        c = self.num_classes
+        scores = cls_score.softmax(-1)[:, :c].reshape(b, p, c)
+        scores = scores * valid[..., None].to(scores.dtype)
+        deltas = bbox_pred.reshape(b, p, -1, 4)
+        boxes = delta2bbox(proposals[:, :, None, :], deltas, max_hw=img_hw,
+                           **self.rcnn_coder)  # (B, P, C or 1, 4)
+        boxes = boxes.expand(-1, -1, c, -1)
+        # One NMS batch per (image, class).
+        boxes_bc = boxes.permute(0, 2, 1, 3).reshape(b * c, p, 4)
+        scores_bc = scores.permute(0, 2, 1).reshape(b * c, 1, p)
+        keep = onnx_nms(boxes_bc, scores_bc, self.max_per_img, self.rcnn_iou,
+                        self.score_thr)
+        flat = scores_bc.reshape(-1)
+        kept = torch.zeros_like(flat).index_put(
+            (keep[:, 0] * p + keep[:, 2], ),
+            torch.ones_like(keep[:, 0], dtype=flat.dtype))
+        ranked = (flat * kept).reshape(b, c * p)
+        k = self.max_per_img
+        if c * p < k:
+            ranked = torch.cat((ranked, ranked.new_zeros((1, k)).expand(
+                b, -1)), 1)
+            boxes_bc = torch.cat((boxes_bc, boxes_bc.new_zeros(
+                (1, k, 4)).expand(b * c, -1, -1)), 1)
+        top, idx = ranked.topk(k, dim=1)
+        found = top > 0
+        det_boxes = _gather_rows(boxes_bc.reshape(b, -1, 4), idx)
+        det_boxes = det_boxes * found[..., None].to(det_boxes.dtype)
+        labels = torch.where(found, torch.div(idx, p, rounding_mode='floor'),
+                             torch.full_like(idx, -1))
+        return torch.cat((det_boxes, top[..., None]), -1), labels
+
+    def forward(self, input):
+        x = self.preprocess(input)
+        img_hw = torch.stack((torch.ones_like(input[0, 0, :, 0]).sum(),
+                              torch.ones_like(input[0, 0, 0, :]).sum()))
+        c4, c5 = self.backbone(x)
+        thin = self.thin_map(c5)
+        cls_scores, bbox_preds = self.rpn_head((c4, ))
+        proposals, valid = self.proposals(cls_scores[0], bbox_preds[0],
+                                          img_hw)
+        cls_score, bbox_pred = self.rcnn(thin, proposals)
+        dets, labels = self.detections(proposals, valid, cls_score, bbox_pred,
+                                       img_hw)
+        if self.debug:
+            return dets, labels, proposals, valid, cls_score, bbox_pred
+        return dets, labels

@@ -1,0 +1,122 @@
+"""ONNX Runtime against PyTorch: the exported Light-Head R-CNN gives the
+detections that mmdet's ``LightHeadRCNN.predict`` gives, on shapes images,
+for several Table 7 cells; and the stages in between (the RPN's proposals,
+the R-CNN's raw outputs) agree too, so that a mismatch says where it
+comes from. The models are seeded, with measured BatchNorm statistics and
+decisive heads (conftest.py says why)."""
+import numpy as np
+import pytest
+import torch
+from conftest import DEMO, as_batch, decisive_model, table7_config
+
+from shufflenet_det.deploy import export_onnx, ort_session
+from shufflenet_det.deploy.parity import box_iou, match_detections
+from shufflenet_det.utils.benchmark import mmdet_batch
+
+pytest.importorskip('onnxruntime')
+
+SHAPE = (288, 384)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    # Tiny inputs; the machine may be shared.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def mmdet_detections(model, bgr, k):
+    """mmdet's predictions as the export's padded (N, K, 5), (N, K)."""
+    with torch.no_grad():
+        results = model.test_step(mmdet_batch(bgr))
+    dets = np.zeros((len(bgr), k, 5), np.float32)
+    labels = np.full((len(bgr), k), -1, np.int64)
+    for i, res in enumerate(results):
+        pred = res.pred_instances
+        n = len(pred)
+        dets[i, :n, :4] = pred.bboxes.numpy()
+        dets[i, :n, 4] = pred.scores.numpy()
+        labels[i, :n] = pred.labels.numpy()
+    return dets, labels
+
+
+def check_parity(model, session, bgr, rgb):
+    from mmdet.structures.bbox import bbox2roi
+    dets, labels, props, valid, cls_score, bbox_pred = session.run(
+        None, {'input': rgb.numpy()})
+    n, k = len(bgr), model.test_cfg.rcnn.max_per_img
+    # The interface.
+    assert dets.shape == (n, k, 5) and dets.dtype == np.float32
+    assert labels.shape == (n, k) and labels.dtype == np.int64
+    unused = dets[..., 4] == 0
+    assert (labels[unused] == -1).all() and (dets[unused] == 0).all()
+    assert (np.diff(dets[..., 4], axis=1) <= 0).all()  # best first
+
+    # 1. The proposals: mmdet's RPN (with its own NMS) on the same images.
+    with torch.no_grad():
+        data = model.data_preprocessor(mmdet_batch(bgr), False)
+        rpn_x, rcnn_x = model.extract_feat(data['inputs'])
+        ref = model.rpn_head.predict(rpn_x, data['data_samples'],
+                                     rescale=False)
+    for i in range(n):
+        theirs, ours = ref[i].bboxes.numpy(), props[i][valid[i]]
+        assert abs(len(ours) - len(theirs)) <= 2
+        # The same boxes but one or two: an IoU at the NMS threshold (0.7)
+        # within float rounding goes either way, and the box kept or not
+        # can suppress another later on.
+        assert (box_iou(theirs, ours).max(1) >= 0.99).mean() >= 0.99
+        assert (box_iou(ours, theirs).max(1) >= 0.99).mean() >= 0.99
+        # The best in the same order.
+        np.testing.assert_allclose(ours[:20], theirs[:20], atol=1e-2)
+
+    # 2. The R-CNN's raw outputs on the same proposals (torchvision's
+    # PSRoIAlign in PyTorch, RoiAlign per bin in the graph).
+    rois = bbox2roi([torch.from_numpy(props[i][valid[i]]) for i in range(n)])
+    with torch.no_grad():
+        out = model.roi_head._bbox_forward(rcnn_x, rois)
+    flat = valid.reshape(-1)
+    np.testing.assert_allclose(cls_score[flat], out['cls_score'].numpy(),
+                               rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(bbox_pred[flat], out['bbox_pred'].numpy(),
+                               rtol=1e-3, atol=1e-3)
+
+    # 3. The detections: matched boxes IoU >= 0.99, same label, scores
+    # within 1e-3.
+    ref_dets, ref_labels = mmdet_detections(model, bgr, k)
+    report = match_detections(ref_dets, ref_labels, dets, labels,
+                              iou_thr=0.99, score_tol=1e-3)
+    assert report['reference'] > 0
+    assert abs(report['other'] - report['reference']) <= 1
+    assert report['matched'] >= 0.98 * report['reference'], report
+    return report
+
+
+@pytest.mark.parametrize('config', [
+    DEMO,  # ShuffleNet v2* 140M (configs/lighthead_v2star.py), 5 classes
+    table7_config('shufflenetv1', '40m'),
+    table7_config('mobilenetv2', '40m'),
+    table7_config('xception', '40m'),
+], ids=['v2star_140m', 'v1_40m', 'mobilenetv2_40m', 'xception_40m'])
+def test_onnxruntime_matches_pytorch(tmp_path, shapes_val, config):
+    bgr, rgb = as_batch(shapes_val[:2], SHAPE)
+    model = decisive_model(config, bgr)
+    path = str(tmp_path / 'model.onnx')
+    export_onnx(model, path, SHAPE, batch_size=2, debug=True)
+    check_parity(model, ort_session(path, threads=1), bgr, rgb)
+
+
+def test_dynamic_graph_any_batch_and_size(tmp_path, shapes_val):
+    """One --dynamic graph, traced at one batch size and shape, run at
+    others: still the detections of PyTorch."""
+    config = table7_config('shufflenetv2', '40m')
+    bgr, _ = as_batch(shapes_val[:3], (256, 320))
+    model = decisive_model(config, bgr)
+    path = str(tmp_path / 'dynamic.onnx')
+    export_onnx(model, path, (256, 320), batch_size=2, dynamic=True,
+                debug=True)
+    session = ort_session(path, threads=1)
+    for n, shape in ((1, (256, 320)), (3, (320, 224))):
+        bgr, rgb = as_batch(shapes_val[:n], shape)
+        check_parity(model, session, bgr, rgb)
