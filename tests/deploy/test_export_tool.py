@@ -1,0 +1,55 @@
+"""tools/deployment/export_onnx.py: a --dynamic graph that ONNX Runtime runs
+at other batch sizes and image sizes with the documented interface, and
+the one-line errors."""
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import DEMO, ROOT
+
+ort = pytest.importorskip('onnxruntime')
+
+
+def run_tool(*args):
+    return subprocess.run(
+        [sys.executable, 'tools/deployment/export_onnx.py', *args], cwd=ROOT,
+        capture_output=True, text=True, timeout=300)
+
+
+def test_export_dynamic_and_run_in_onnxruntime(tmp_path):
+    out = str(tmp_path / 'lighthead.onnx')
+    # The demo detector with the 40M backbone; a score threshold that the
+    # untrained model's scores (~1/6) do not reach: every row is padding.
+    proc = run_tool(DEMO, '--out', out, '--dynamic', '--shape', '256', '320',
+                    '--verify', '--cfg-options', 'model.backbone.level=40M',
+                    'model.test_cfg.rcnn.score_thr=0.5')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (f'{out}: input (float32, N, 3, H, W) RGB 0-255 -> dets '
+            '(float32, N, 100, 5), labels (int64, N, 100)') in proc.stdout
+    assert 'verify (1 random images)' in proc.stdout
+    session = ort.InferenceSession(out, providers=['CPUExecutionProvider'])
+    assert [i.name for i in session.get_inputs()] == ['input']
+    assert [o.name for o in session.get_outputs()] == ['dets', 'labels']
+    rng = np.random.default_rng(0)
+    for n, h, w in ((1, 256, 320), (3, 320, 224)):
+        x = rng.integers(0, 256, (n, 3, h, w)).astype(np.float32)
+        dets, labels = session.run(None, {'input': x})
+        assert dets.shape == (n, 100, 5) and dets.dtype == np.float32
+        assert labels.shape == (n, 100) and labels.dtype == np.int64
+        assert (dets == 0).all() and (labels == -1).all()
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--shape', '800', '1200'], 'error: --shape 800 1200: height and width '
+     'must be positive multiples of 32'),
+    (['missing.pth'], 'error: checkpoint missing.pth not found'),
+])
+def test_errors_in_one_line(tmp_path, args, message):
+    proc = run_tool(DEMO, *args, '--out', str(tmp_path / 'x.onnx'))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith(message), proc.stderr
+    assert lines[1].startswith('Run again with --debug')
+    assert not osp.exists(tmp_path / 'x.onnx')

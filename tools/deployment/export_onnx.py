@@ -1,0 +1,127 @@
+"""Export a Light-Head R-CNN to one ONNX graph: normalisation, backbone,
+thin map, RPN with its proposal NMS, PSRoIAlign, R-CNN and the per-class
+NMS, in standard ONNX operators (opset 16), for ONNX Runtime.
+
+    python tools/deployment/export_onnx.py configs/lighthead_v2star.py \\
+        work_dirs/lighthead_v2star/epoch_24.pth --out lighthead.onnx
+    python tools/deployment/export_onnx.py CONFIG CKPT --out F --dynamic
+    python tools/deployment/export_onnx.py CONFIG --out F --shape 480 640 \\
+        --batch-size 4 --verify
+
+Input ``input``: float32 (N, 3, H, W), RGB pixel values 0-255, H and W
+multiples of 32 (pad 800x1200 images to 800x1216 with the mean colour).
+Outputs ``dets`` float32 (N, K, 5): x1, y1, x2, y2, score in input pixels,
+best first; ``labels`` int64 (N, K); K = the config's
+``test_cfg.rcnn.max_per_img``; rows without a detection have score 0 and
+label -1. Without ``--dynamic`` the graph takes exactly ``--batch-size``
+images of ``--shape``; with it, any batch size and size. Without a
+checkpoint the weights are the model's seeded initialisation (for timing).
+``--verify`` compares the detections of ONNX Runtime with those of
+mmdet's ``predict`` in PyTorch on random images (a trained checkpoint
+gives detections to compare; random weights give near-ties).
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from shufflenet_det.utils.cli import user_errors  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('config', help='a LightHeadRCNN config')
+    p.add_argument('checkpoint', nargs='?',
+                   help='trained weights (default: seeded random weights)')
+    p.add_argument('--out', required=True, help='the .onnx file to write')
+    p.add_argument('--shape', type=int, nargs=2, default=[800, 1216],
+                   metavar=('H', 'W'),
+                   help='input height and width, multiples of 32 (default '
+                   '800 1216: 800x1200 padded)')
+    p.add_argument('--batch-size', type=int, default=1,
+                   help='images per batch of the graph (default 1)')
+    p.add_argument('--dynamic', action='store_true',
+                   help='any batch size and image size')
+    p.add_argument('--verify', action='store_true',
+                   help='compare ONNX Runtime with PyTorch on random images')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config settings, key=value')
+    p.add_argument('--debug', action='store_true',
+                   help='show the full traceback of an error')
+    return p.parse_args(argv)
+
+
+def verify(path, model, shape, batch_size, k):
+    """ONNX Runtime against mmdet's ``predict`` in PyTorch on random
+    images: the detections, matched (IoU >= 0.99, same label, score within
+    1e-3)."""
+    import numpy as np
+    import torch
+
+    from shufflenet_det.deploy import ort_session
+    from shufflenet_det.deploy.parity import match_detections
+    from shufflenet_det.utils.benchmark import mmdet_batch
+    gen = torch.Generator().manual_seed(1)
+    bgr = [torch.randint(0, 256, (3, *shape), generator=gen,
+                         dtype=torch.uint8) for _ in range(batch_size)]
+    rgb = torch.stack([im.flip(0) for im in bgr]).float()
+    with torch.no_grad():
+        results = model.test_step(mmdet_batch(bgr))
+    ref = np.zeros((batch_size, k, 5), np.float32)
+    ref_labels = np.full((batch_size, k), -1, np.int64)
+    for i, res in enumerate(results):
+        pred = res.pred_instances
+        ref[i, :len(pred), :4] = pred.bboxes.numpy()
+        ref[i, :len(pred), 4] = pred.scores.numpy()
+        ref_labels[i, :len(pred)] = pred.labels.numpy()
+    dets, labels = ort_session(path).run(None, {'input': rgb.numpy()})[:2]
+    report = match_detections(ref, ref_labels, dets, labels)
+    print(f'verify ({batch_size} random images): PyTorch '
+          f'{report["reference"]} detections, ONNX Runtime '
+          f'{report["other"]}, {report["matched"]} matched (IoU >= 0.99, '
+          f'same label, score within 1e-3)')
+    if report['reference'] == 0:
+        print('verify: no detection above the score threshold on random '
+              'images (untrained weights?): nothing to compare')
+    return report
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with user_errors(args.debug):
+        if args.checkpoint and not osp.isfile(args.checkpoint):
+            raise FileNotFoundError(f'checkpoint {args.checkpoint} not found')
+        if not osp.isfile(args.config):
+            raise FileNotFoundError(f'config {args.config} not found')
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                'the onnx package is missing: pip install -e .[deploy] (or '
+                'make setup, which installs it)') from None
+        from shufflenet_det.deploy import export_onnx
+        from shufflenet_det.deploy.export import check_shape
+        from shufflenet_det.utils.benchmark import build_detector
+        check_shape(args.shape)
+        start = time.perf_counter()
+        model = build_detector(args.config, args.checkpoint,
+                               args.cfg_options)
+        wrapper = export_onnx(model, args.out, tuple(args.shape),
+                              args.batch_size, args.dynamic)
+        n = 'N' if args.dynamic else args.batch_size
+        hw = 'H, W' if args.dynamic else f'{args.shape[0]}, {args.shape[1]}'
+        k = wrapper.max_per_img
+        print(f'{args.out}: input (float32, {n}, 3, {hw}) RGB 0-255 -> dets '
+              f'(float32, {n}, {k}, 5), labels (int64, {n}, {k}); '
+              f'{osp.getsize(args.out) / 2**20:.1f} MiB, exported in '
+              f'{time.perf_counter() - start:.1f} s')
+        if args.verify:
+            verify(args.out, model, args.shape, args.batch_size, k)
+
+
+if __name__ == '__main__':
+    main()
