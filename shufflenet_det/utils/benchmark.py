@@ -70,6 +70,57 @@ def build_detector(config, checkpoint=None, cfg_options=None, seed=0):
     return model.eval()
 
 
+def optimize_for_inference(model):
+    """The PyTorch path's inference rewrites, in place: BatchNorm folded
+    into the convolution before it (:func:`shufflenet_det.deploy.fuse.
+    fold_batchnorm`). Returns the number of BatchNorm layers folded."""
+    from shufflenet_det.deploy.fuse import fold_batchnorm
+    return fold_batchnorm(model.eval())
+
+
+class OnnxRuntimeDetector:
+    """``model`` exported to ONNX (:mod:`shufflenet_det.deploy`) and run
+    by ONNX Runtime on the CPU, called as the benchmark times a detector:
+    from host images (uint8 (3, H, W), BGR as mmdet's loader gives them) to
+    detections. The host-side part is what a deployment does: the batch
+    stacked as float32 RGB and padded to multiples of 32 with the mean
+    colour (which the graph's normalisation turns into mmdet's zero
+    padding).
+
+    Args:
+        model: a ``LightHeadRCNN`` in eval mode.
+        batch_size (int), shape ((H, W)): the images that will be run; the
+            graph is exported for exactly these (padded).
+        path (str): where to write the graph.
+        threads (int, optional): ONNX Runtime's intra-op threads.
+    """
+
+    def __init__(self, model, batch_size, shape, path, threads=None):
+        import numpy as np
+
+        from shufflenet_det.deploy import export_onnx, ort_session
+        h, w = shape
+        self.shape = (h, w)
+        self.padded = (-(-h // 32) * 32, -(-w // 32) * 32)
+        wrapper = export_onnx(model, path, self.padded, batch_size)
+        mean = wrapper.mean.flatten().numpy()
+        if wrapper.to_bgr:  # the graph flips RGB to BGR before normalising
+            mean = mean[::-1]
+        self.fill = np.ascontiguousarray(mean, dtype=np.float32).reshape(
+            1, 3, 1, 1)
+        self.session = ort_session(path, threads)
+        self.path = path
+
+    def __call__(self, images):
+        import numpy as np
+        h, w = self.shape
+        batch = np.empty((len(images), 3, *self.padded), np.float32)
+        batch[...] = self.fill
+        for i, img in enumerate(images):
+            batch[i, :, :h, :w] = img.numpy()[::-1]  # BGR -> RGB
+        return self.session.run(None, {'input': batch})
+
+
 def synthetic_images(batch_size, shape, seed=0):
     """``batch_size`` random uint8 images of ``shape`` (H, W), on the host."""
     gen = torch.Generator().manual_seed(seed)

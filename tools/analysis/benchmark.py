@@ -5,6 +5,17 @@ included. A benchmark, not a test.
     python tools/analysis/benchmark.py configs/lighthead_v2star.py
     python tools/analysis/benchmark.py CONFIG --device cuda --fp16 --iters 50
     python tools/analysis/benchmark.py CONFIG --device cpu --peer --threads 2
+    python tools/analysis/benchmark.py CONFIG --device cpu --peer \
+        --backend pytorch onnxruntime
+
+``--backend onnxruntime`` times the detector exported to one ONNX graph
+(``shufflenet_det.deploy``, exported for the batch size and the shape,
+padded to multiples of 32) in ONNX Runtime on the CPU, from the same host
+images: stacking them as float32 RGB and padding with the mean colour is
+part of the timed run, as mmdet's pre-processing is part of PyTorch's.
+Several backends are timed round-robin in the same run (with the peer).
+The PyTorch path runs with BatchNorm folded into the convolutions
+(``--no-fold-bn`` times it as built).
 
 ``--peer`` times torchvision's fasterrcnn_mobilenet_v3_large_fpn (random
 weights, min_size 800, max_size 1200 for the default shape) on the same
@@ -21,6 +32,7 @@ import argparse
 import json
 import os.path as osp
 import sys
+import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
@@ -28,8 +40,9 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from shufflenet_det.utils.benchmark import (  # noqa: E402
-    build_detector, describe_device, environment, mmdet_batch,
-    synthetic_images, time_interleaved, use_channels_last)
+    OnnxRuntimeDetector, build_detector, describe_device, environment,
+    mmdet_batch, optimize_for_inference, synthetic_images, time_interleaved,
+    use_channels_last)
 from shufflenet_det.utils.device import check_device  # noqa: E402
 
 
@@ -53,10 +66,21 @@ def parse_args(argv=None):
                    help='torch CPU threads (default: torch\'s choice)')
     p.add_argument('--peer', action='store_true',
                    help='also time torchvision fasterrcnn_mobilenet_v3_large_fpn')
+    p.add_argument('--backend', nargs='+', default=['pytorch'],
+                   choices=['pytorch', 'onnxruntime'],
+                   help='run our detector in PyTorch (default), in ONNX '
+                   'Runtime (CPU), or both in the same run')
+    p.add_argument('--no-fold-bn', action='store_true',
+                   help='PyTorch: keep BatchNorm layers as they are (default: '
+                   'folded into the convolutions)')
     p.add_argument('--json', help='write the results to this JSON file')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value')
     return p.parse_args(argv)
+
+
+PEER = 'torchvision fasterrcnn_mobilenet_v3_large_fpn'
+BACKENDS = dict(pytorch='PyTorch', onnxruntime='ONNX Runtime')
 
 
 def build_peer(shape=(800, 1200)):
@@ -88,17 +112,48 @@ def main(argv=None):
         return torch.autocast(device.type, dtype=torch.float16,
                               enabled=args.fp16)
 
+    backends = list(dict.fromkeys(args.backend))
+    if 'onnxruntime' in backends:
+        if device.type != 'cpu' or args.fp16:
+            raise SystemExit('error: --backend onnxruntime runs on the CPU in '
+                             'fp32: use --device cpu, without --fp16.')
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise SystemExit('error: --backend onnxruntime needs onnx and '
+                             'onnxruntime: pip install -e .[deploy] (make '
+                             'setup installs them).') from None
     model = build_detector(args.config, args.checkpoint,
                            args.cfg_options).to(device)
-    if args.channels_last:
-        use_channels_last(model, model.backbone)
     batch = mmdet_batch(images)
+    names, models, runs = [], [], []
+    tmp = tempfile.TemporaryDirectory()
+    if 'onnxruntime' in backends:
+        # Exported before the PyTorch rewrites (the exporter and ONNX
+        # Runtime fold BatchNorm themselves).
+        ort_model = OnnxRuntimeDetector(
+            model, args.batch_size, args.shape,
+            osp.join(tmp.name, 'model.onnx'),
+            threads=args.threads or torch.get_num_threads())
+    folded = 0
+    if 'pytorch' in backends:
+        if not args.no_fold_bn:
+            folded = optimize_for_inference(model)
+        if args.channels_last:
+            use_channels_last(model, model.backbone)
 
-    def run_ours():
-        with autocast():
-            return model.test_step(batch)
+        def run_ours():
+            with autocast():
+                return model.test_step(batch)
 
-    names, models, runs = [osp.basename(args.config)], [model], [run_ours]
+        names.append(osp.basename(args.config))
+        models.append(model)
+        runs.append(run_ours)
+    if 'onnxruntime' in backends:
+        names.append(f'{osp.basename(args.config)} (ONNX Runtime)')
+        models.append(model)
+        runs.append(lambda: ort_model(images))
+
     if args.peer:
         torch.manual_seed(0)
         peer = build_peer(args.shape).to(device)
@@ -110,7 +165,7 @@ def main(argv=None):
                 return peer([img.to(device).float().div_(255)
                              for img in images])
 
-        names.append('torchvision fasterrcnn_mobilenet_v3_large_fpn')
+        names.append(PEER)
         models.append(peer)
         runs.append(run_peer)
 
@@ -123,14 +178,19 @@ def main(argv=None):
                                progress=lambda done, total: bar.update(),
                                names=names)
     sys.stdout.write('\n')
-    for name, m, res in zip(names, models, results):
-        res.update(name=name, images_per_s=args.batch_size / res['median_s'],
+    tmp.cleanup()
+    kinds = [b for b in ('pytorch', 'onnxruntime') if b in backends]
+    kinds += ['peer'] if args.peer else []
+    for name, kind, m, res in zip(names, kinds, models, results):
+        res.update(name=name, backend='pytorch' if kind == 'peer' else kind,
+                   images_per_s=args.batch_size / res['median_s'],
                    params_m=sum(p.numel() for p in m.parameters()) / 1e6)
 
     env = environment(device)
     print(f'device: {describe_device(env)}; batch {args.batch_size}, '
           f'{args.shape[0]}x{args.shape[1]}, {"fp16" if args.fp16 else "fp32"}'
-          f'{", channels-last" if args.channels_last else ""}, {args.warmup} '
+          f'{", channels-last" if args.channels_last else ""}'
+          f'{", BatchNorm folded" if folded else ""}, {args.warmup} '
           f'warm-up and {args.iters} timed runs')
     print(f'{"model":<50} {"images/s":>9} {"ms/batch":>9} {"peak MiB":>9}')
     for r in results:
@@ -138,14 +198,19 @@ def main(argv=None):
               f'{1000 * r["median_s"]:>9.1f} {r["peak_mem_mb"]:>9.0f}'
               + ('  (noisy: IQR > 10% of the median)' if r['noisy'] else ''))
     if args.peer:
-        ratio = results[0]['images_per_s'] / results[1]['images_per_s']
-        print(f'speed ratio (ours / peer): {ratio:.2f}x')
+        peer_ips = results[-1]['images_per_s']
+        ratios = [f'{r["images_per_s"] / peer_ips:.2f}x'
+                  + (f' ({BACKENDS[k]})' if len(kinds) > 2 else '')
+                  for r, k in zip(results[:-1], kinds)]
+        print(f'speed ratio (ours / peer): {", ".join(ratios)}')
     if args.json:
         info = dict(environment=env, settings=dict(
             config=args.config, checkpoint=args.checkpoint, fp16=args.fp16,
             channels_last=args.channels_last, batch_size=args.batch_size,
             shape=args.shape, iters=args.iters, warmup=args.warmup,
-            peer=args.peer), results=results)
+            peer=args.peer, backends=backends,
+            fold_bn=bool(folded), batchnorm_folded=folded),
+            results=results)
         with open(args.json, 'w') as f:
             json.dump(info, f, indent=2)
     return results

@@ -3,6 +3,7 @@
 
     python tools/analysis/lighthead_profile.py configs/lighthead_v2star.py
     python tools/analysis/lighthead_profile.py CONFIG --threads 2 --ops 20
+    python tools/analysis/lighthead_profile.py CONFIG --no-fold-bn   # as built
 
 The stages, in order: data_preprocessor (normalise, pad), backbone, thin
 map (LargeSeparableConv on C5), RPN head (3x3 conv + 1x1 convs on C4), RPN
@@ -12,6 +13,8 @@ post-processing (softmax, decode, per-class NMS). Their sum is what
 tools/analysis/benchmark.py times as one piece (that tool gives the
 headline images/s and the comparison with torchvision's detector).
 ``--ops N`` adds torch.profiler's N most expensive operators of one run.
+The model runs as tools/analysis/benchmark.py runs it: BatchNorm folded into
+the convolutions unless ``--no-fold-bn``.
 """
 import argparse
 import os.path as osp
@@ -23,8 +26,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 
-from shufflenet_det.utils.benchmark import (build_detector,  # noqa: E402
-                                            mmdet_batch, synthetic_images)
+from shufflenet_det.utils.benchmark import (  # noqa: E402
+    build_detector, mmdet_batch, optimize_for_inference, synthetic_images)
 
 
 def parse_args(argv=None):
@@ -38,6 +41,9 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=None,
                    help="torch CPU threads (default: torch's choice)")
     p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--no-fold-bn', action='store_true',
+                   help='keep BatchNorm layers (default: folded into the '
+                   'convolutions, as the benchmark runs the model)')
     p.add_argument('--ops', type=int, default=0, metavar='N',
                    help='also print the N costliest operators')
     return p.parse_args(argv)
@@ -95,6 +101,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     model = build_detector(args.config)
+    folded = 0 if args.no_fold_bn else optimize_for_inference(model)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     batch = mmdet_batch(synthetic_images(args.batch_size, args.shape))
@@ -115,6 +122,7 @@ def main(argv=None):
           f'{args.shape[0]}x{args.shape[1]}, CPU, '
           f'{torch.get_num_threads()} threads, '
           f'{"channels_last, " if args.channels_last else ""}'
+          f'{"BatchNorm folded, " if folded else ""}'
           f'median of {args.iters} runs; '
           f'{sum(len(p) for p in state["proposals"])} proposals')
     print(f'{"stage":<32} {"ms":>8} {"share":>6}')

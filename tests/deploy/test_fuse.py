@@ -1,0 +1,38 @@
+"""BatchNorm folding for the PyTorch path: every backbone family's
+BatchNorm layers are gone and the detector's outputs are unchanged."""
+import pytest
+import torch
+from conftest import as_batch, decisive_model, table7_config
+
+from shufflenet_det.deploy import count_batchnorm, fold_batchnorm
+from shufflenet_det.utils.benchmark import mmdet_batch
+
+
+@pytest.mark.parametrize('family', ['shufflenetv2', 'shufflenetv2star',
+                                    'shufflenetv1', 'mobilenetv2',
+                                    'xception'])
+def test_fold_batchnorm_keeps_the_outputs(shapes_val, family):
+    bgr, _ = as_batch(shapes_val[:1], (128, 160))
+    model = decisive_model(table7_config(family, '40m'), bgr)
+    data = model.data_preprocessor(mmdet_batch(bgr), False)
+    with torch.no_grad():
+        ref = model.backbone(data['inputs'])
+        before = model.test_step(mmdet_batch(bgr))[0].pred_instances
+        folded = fold_batchnorm(model)
+        assert folded > 0 and count_batchnorm(model) == 0
+        out = model.backbone(data['inputs'])
+        after = model.test_step(mmdet_batch(bgr))[0].pred_instances
+    for a, b in zip(ref, out):
+        # Float rounding of a deep network: relative to the largest value.
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-3 * a.abs().max())
+    torch.testing.assert_close(after.scores[:20], before.scores[:20],
+                               rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(after.bboxes[:20], before.bboxes[:20],
+                               rtol=1e-3, atol=1e-2)
+
+
+def test_fold_batchnorm_needs_eval_mode(shapes_val):
+    bgr, _ = as_batch(shapes_val[:1], (128, 160))
+    model = decisive_model(table7_config('shufflenetv2', '40m'), bgr)
+    with pytest.raises(ValueError, match='eval'):
+        fold_batchnorm(model.train())

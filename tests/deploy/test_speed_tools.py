@@ -1,0 +1,51 @@
+"""tools/analysis/benchmark.py --backend pytorch onnxruntime (with the peer,
+in one run) and tools/analysis/lighthead_profile.py with and without
+BatchNorm folding, on small images."""
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+pytest.importorskip('onnxruntime')
+CONFIG = f'{ROOT}/configs/table7/lighthead_shufflenetv2_40m.py'
+
+
+def run_tool(*args):
+    return subprocess.run([sys.executable, *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_benchmark_both_backends_and_the_peer(tmp_path):
+    out = tmp_path / 'bench.json'
+    proc = run_tool('tools/analysis/benchmark.py', CONFIG, '--device', 'cpu',
+                    '--shape', '200', '300', '--batch-size', '2', '--iters',
+                    '1', '--warmup', '0', '--threads', '1', '--peer',
+                    '--backend', 'pytorch', 'onnxruntime', '--json',
+                    str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(out.read_text())
+    res = info['results']
+    assert [r['backend'] for r in res] == ['pytorch', 'onnxruntime',
+                                          'pytorch']
+    assert res[1]['name'].endswith('(ONNX Runtime)')
+    assert all(r['images_per_s'] > 0 for r in res)
+    assert info['settings']['backends'] == ['pytorch', 'onnxruntime']
+    assert info['settings']['batchnorm_folded'] > 0
+    assert 'BatchNorm folded' in proc.stdout
+    assert 'speed ratio (ours / peer): ' in proc.stdout
+    assert '(PyTorch), ' in proc.stdout and '(ONNX Runtime)' in proc.stdout
+
+
+@pytest.mark.parametrize('fold', [True, False])
+def test_lighthead_profile(fold):
+    proc = run_tool('tools/analysis/lighthead_profile.py', CONFIG,
+                    '--shape', '128', '192', '--batch-size', '1', '--iters',
+                    '1', '--warmup', '0', '--threads', '1',
+                    *([] if fold else ['--no-fold-bn']))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ('BatchNorm folded' in proc.stdout) == fold
+    for stage in ('backbone', 'thin map', 'RPN post-processing',
+                  'R-CNN (PSRoIAlign + fcs)', 'total'):
+        assert stage in proc.stdout
