@@ -32,20 +32,22 @@ def test_benchmark_both_backends_and_the_peer(tmp_path):
     assert res[1]['name'].endswith('(ONNX Runtime)')
     assert all(r['images_per_s'] > 0 for r in res)
     assert info['settings']['backends'] == ['pytorch', 'onnxruntime']
-    assert info['settings']['batchnorm_folded'] > 0
-    assert 'BatchNorm folded' in proc.stdout
+    rewrites = info['settings']['pytorch_rewrites']
+    assert rewrites['batchnorm_folded'] > 0 and rewrites['channels_last']
+    assert 'ours in PyTorch: BatchNorm folded, channels-last' in proc.stdout
     assert 'speed ratio (ours / peer): ' in proc.stdout
     assert '(PyTorch), ' in proc.stdout and '(ONNX Runtime)' in proc.stdout
 
 
-@pytest.mark.parametrize('fold', [True, False])
-def test_lighthead_profile(fold):
+@pytest.mark.parametrize('as_built', [False, True])
+def test_lighthead_profile(as_built):
     proc = run_tool('tools/analysis/lighthead_profile.py', CONFIG,
                     '--shape', '128', '192', '--batch-size', '1', '--iters',
-                    '1', '--warmup', '0', '--threads', '1',
-                    *([] if fold else ['--no-fold-bn']))
+                    '2', '--warmup', '0', '--threads', '1', '--stat', 'min',
+                    *(['--as-built'] if as_built else []))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert ('BatchNorm folded' in proc.stdout) == fold
+    assert ('BatchNorm folded, channels_last' in proc.stdout) != as_built
+    assert 'min of 2 runs' in proc.stdout
     for stage in ('backbone', 'thin map', 'RPN post-processing',
                   'R-CNN (PSRoIAlign + fcs)', 'total'):
         assert stage in proc.stdout

@@ -14,8 +14,11 @@ padded to multiples of 32) in ONNX Runtime on the CPU, from the same host
 images: stacking them as float32 RGB and padding with the mean colour is
 part of the timed run, as mmdet's pre-processing is part of PyTorch's.
 Several backends are timed round-robin in the same run (with the peer).
-The PyTorch path runs with BatchNorm folded into the convolutions
-(``--no-fold-bn`` times it as built).
+Our PyTorch path runs as a deployment would run it: BatchNorm folded into
+the convolutions, and on the CPU weights and images in channels-last
+layout (``optimize_for_inference``); ``--as-built`` times the model as
+mmdet builds it. The peer runs as torchvision ships it, unless
+``--channels-last`` (weights and images of both in channels-last).
 
 ``--peer`` times torchvision's fasterrcnn_mobilenet_v3_large_fpn (random
 weights, min_size 800, max_size 1200 for the default shape) on the same
@@ -70,9 +73,9 @@ def parse_args(argv=None):
                    choices=['pytorch', 'onnxruntime'],
                    help='run our detector in PyTorch (default), in ONNX '
                    'Runtime (CPU), or both in the same run')
-    p.add_argument('--no-fold-bn', action='store_true',
-                   help='PyTorch: keep BatchNorm layers as they are (default: '
-                   'folded into the convolutions)')
+    p.add_argument('--as-built', action='store_true',
+                   help='PyTorch: our model as mmdet builds it (default: '
+                   'BatchNorm folded, channels-last on the CPU)')
     p.add_argument('--json', help='write the results to this JSON file')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value')
@@ -135,11 +138,12 @@ def main(argv=None):
             model, args.batch_size, args.shape,
             osp.join(tmp.name, 'model.onnx'),
             threads=args.threads or torch.get_num_threads())
-    folded = 0
+    opt = dict(batchnorm_folded=0, channels_last=args.channels_last)
     if 'pytorch' in backends:
-        if not args.no_fold_bn:
-            folded = optimize_for_inference(model)
-        if args.channels_last:
+        if not args.as_built:
+            opt = optimize_for_inference(
+                model, channels_last=True if args.channels_last else None)
+        elif args.channels_last:
             use_channels_last(model, model.backbone)
 
         def run_ours():
@@ -189,9 +193,13 @@ def main(argv=None):
     env = environment(device)
     print(f'device: {describe_device(env)}; batch {args.batch_size}, '
           f'{args.shape[0]}x{args.shape[1]}, {"fp16" if args.fp16 else "fp32"}'
-          f'{", channels-last" if args.channels_last else ""}'
-          f'{", BatchNorm folded" if folded else ""}, {args.warmup} '
+          f'{", channels-last" if args.channels_last else ""}, {args.warmup} '
           f'warm-up and {args.iters} timed runs')
+    if 'pytorch' in backends:
+        print('ours in PyTorch: ' + (', '.join(
+            (['BatchNorm folded'] if opt['batchnorm_folded'] else [])
+            + (['channels-last'] if opt['channels_last'] else []))
+            or 'as built'))
     print(f'{"model":<50} {"images/s":>9} {"ms/batch":>9} {"peak MiB":>9}')
     for r in results:
         print(f'{r["name"]:<50} {r["images_per_s"]:>9.2f} '
@@ -208,8 +216,8 @@ def main(argv=None):
             config=args.config, checkpoint=args.checkpoint, fp16=args.fp16,
             channels_last=args.channels_last, batch_size=args.batch_size,
             shape=args.shape, iters=args.iters, warmup=args.warmup,
-            peer=args.peer, backends=backends,
-            fold_bn=bool(folded), batchnorm_folded=folded),
+            peer=args.peer, backends=backends, as_built=args.as_built,
+            pytorch_rewrites=opt),
             results=results)
         with open(args.json, 'w') as f:
             json.dump(info, f, indent=2)

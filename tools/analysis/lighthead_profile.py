@@ -3,7 +3,7 @@
 
     python tools/analysis/lighthead_profile.py configs/lighthead_v2star.py
     python tools/analysis/lighthead_profile.py CONFIG --threads 2 --ops 20
-    python tools/analysis/lighthead_profile.py CONFIG --no-fold-bn   # as built
+    python tools/analysis/lighthead_profile.py CONFIG --as-built   # no rewrites
 
 The stages, in order: data_preprocessor (normalise, pad), backbone, thin
 map (LargeSeparableConv on C5), RPN head (3x3 conv + 1x1 convs on C4), RPN
@@ -14,7 +14,10 @@ tools/analysis/benchmark.py times as one piece (that tool gives the
 headline images/s and the comparison with torchvision's detector).
 ``--ops N`` adds torch.profiler's N most expensive operators of one run.
 The model runs as tools/analysis/benchmark.py runs it: BatchNorm folded into
-the convolutions unless ``--no-fold-bn``.
+the convolutions, weights and images in channels-last layout; ``--as-built``
+profiles it as mmdet builds it. ``--stat min`` reports each stage's fastest
+run instead of the median (on a machine with other load, the better
+estimate of what the stage itself costs).
 """
 import argparse
 import os.path as osp
@@ -41,9 +44,11 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=None,
                    help="torch CPU threads (default: torch's choice)")
     p.add_argument('--channels-last', action='store_true')
-    p.add_argument('--no-fold-bn', action='store_true',
-                   help='keep BatchNorm layers (default: folded into the '
-                   'convolutions, as the benchmark runs the model)')
+    p.add_argument('--as-built', action='store_true',
+                   help='the model as mmdet builds it (default: BatchNorm '
+                   'folded and channels-last, as the benchmark runs it)')
+    p.add_argument('--stat', choices=['median', 'min'], default='median',
+                   help='per stage: the median or the fastest of the runs')
     p.add_argument('--ops', type=int, default=0, metavar='N',
                    help='also print the N costliest operators')
     return p.parse_args(argv)
@@ -101,29 +106,33 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     model = build_detector(args.config)
-    folded = 0 if args.no_fold_bn else optimize_for_inference(model)
-    if args.channels_last:
+    opt = dict(batchnorm_folded=0, channels_last=False)
+    if not args.as_built:
+        opt = optimize_for_inference(model, channels_last=True)
+    elif args.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    channels_last = args.channels_last or opt['channels_last']
     batch = mmdet_batch(synthetic_images(args.batch_size, args.shape))
     plan = stages(model, batch)
 
     times = {name: [] for name, _ in plan}
     with torch.inference_mode():
         for i in range(args.warmup + args.iters):
-            state = dict(channels_last=args.channels_last)
+            state = dict(channels_last=channels_last)
             for name, run in plan:
                 start = time.perf_counter()
                 run(state)
                 if i >= args.warmup:
                     times[name].append(time.perf_counter() - start)
-    medians = {k: statistics.median(v) for k, v in times.items()}
+    stat = min if args.stat == 'min' else statistics.median
+    medians = {k: stat(v) for k, v in times.items()}
     total = sum(medians.values())
     print(f'{osp.basename(args.config)}: batch {args.batch_size}, '
           f'{args.shape[0]}x{args.shape[1]}, CPU, '
           f'{torch.get_num_threads()} threads, '
-          f'{"channels_last, " if args.channels_last else ""}'
-          f'{"BatchNorm folded, " if folded else ""}'
-          f'median of {args.iters} runs; '
+          f'{"BatchNorm folded, " if opt["batchnorm_folded"] else ""}'
+          f'{"channels_last, " if channels_last else ""}'
+          f'{args.stat} of {args.iters} runs; '
           f'{sum(len(p) for p in state["proposals"])} proposals')
     print(f'{"stage":<32} {"ms":>8} {"share":>6}')
     for name, t in medians.items():
@@ -134,7 +143,7 @@ def main(argv=None):
     if args.ops:
         from torch.profiler import profile
         with torch.inference_mode(), profile() as prof:
-            state = dict(channels_last=args.channels_last)
+            state = dict(channels_last=channels_last)
             for _, run in plan:
                 run(state)
         print(prof.key_averages().table(sort_by='self_cpu_time_total',
