@@ -1,6 +1,8 @@
-"""tools/analysis/benchmark.py --backend pytorch onnxruntime (with the peer,
-in one run) and tools/analysis/lighthead_profile.py with and without
-BatchNorm folding, on small images."""
+"""tools/analysis/benchmark.py --backend pytorch pytorch-as-built
+onnxruntime (with the peer, in one run) and
+tools/analysis/lighthead_profile.py with BatchNorm folding and
+channels-last (and side by side with the model as built: --compare), on
+small images."""
 import json
 import subprocess
 import sys
@@ -22,32 +24,45 @@ def test_benchmark_both_backends_and_the_peer(tmp_path):
     proc = run_tool('tools/analysis/benchmark.py', CONFIG, '--device', 'cpu',
                     '--shape', '200', '300', '--batch-size', '2', '--iters',
                     '1', '--warmup', '0', '--threads', '1', '--peer',
-                    '--backend', 'pytorch', 'onnxruntime', '--json',
-                    str(out))
+                    '--backend', 'pytorch', 'pytorch-as-built', 'onnxruntime',
+                    '--json', str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads(out.read_text())
     res = info['results']
-    assert [r['backend'] for r in res] == ['pytorch', 'onnxruntime',
-                                          'pytorch']
-    assert res[1]['name'].endswith('(ONNX Runtime)')
+    assert [r['backend'] for r in res] == [
+        'pytorch', 'pytorch-as-built', 'onnxruntime', 'pytorch']
+    assert res[1]['name'].endswith('(as built)')
+    assert res[2]['name'].endswith('(ONNX Runtime)')
     assert all(r['images_per_s'] > 0 for r in res)
-    assert info['settings']['backends'] == ['pytorch', 'onnxruntime']
+    assert info['settings']['backends'] == ['pytorch', 'pytorch-as-built',
+                                            'onnxruntime']
     rewrites = info['settings']['pytorch_rewrites']
     assert rewrites['batchnorm_folded'] > 0 and rewrites['channels_last']
     assert 'ours in PyTorch: BatchNorm folded, channels-last' in proc.stdout
     assert 'speed ratio (ours / peer): ' in proc.stdout
-    assert '(PyTorch), ' in proc.stdout and '(ONNX Runtime)' in proc.stdout
+    assert ('x (PyTorch), ' in proc.stdout and 'x (PyTorch as built), ' in
+            proc.stdout and 'x (ONNX Runtime)' in proc.stdout)
 
 
-@pytest.mark.parametrize('as_built', [False, True])
-def test_lighthead_profile(as_built):
+def test_lighthead_profile():
     proc = run_tool('tools/analysis/lighthead_profile.py', CONFIG,
                     '--shape', '128', '192', '--batch-size', '1', '--iters',
-                    '2', '--warmup', '0', '--threads', '1', '--stat', 'min',
-                    *(['--as-built'] if as_built else []))
+                    '2', '--warmup', '0', '--threads', '1', '--stat', 'min')
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert ('BatchNorm folded, channels_last' in proc.stdout) != as_built
-    assert 'min of 2 runs' in proc.stdout
+    assert 'BatchNorm folded, channels_last, min of 2 runs' in proc.stdout
+    for stage in ('backbone', 'thin map', 'RPN post-processing',
+                  'R-CNN (PSRoIAlign + fcs)', 'total'):
+        assert stage in proc.stdout
+
+
+def test_lighthead_profile_compare():
+    """The model as built and rewritten, side by side."""
+    proc = run_tool('tools/analysis/lighthead_profile.py', CONFIG,
+                    '--shape', '128', '192', '--batch-size', '1', '--iters',
+                    '1', '--warmup', '0', '--threads', '1', '--compare')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'as built vs BatchNorm folded, channels_last' in proc.stdout
+    assert 'speed-up' in proc.stdout
     for stage in ('backbone', 'thin map', 'RPN post-processing',
                   'R-CNN (PSRoIAlign + fcs)', 'total'):
         assert stage in proc.stdout

@@ -16,8 +16,8 @@ part of the timed run, as mmdet's pre-processing is part of PyTorch's.
 Several backends are timed round-robin in the same run (with the peer).
 Our PyTorch path runs as a deployment would run it: BatchNorm folded into
 the convolutions, and on the CPU weights and images in channels-last
-layout (``optimize_for_inference``); ``--as-built`` times the model as
-mmdet builds it. The peer runs as torchvision ships it, unless
+layout (``optimize_for_inference``); ``--backend pytorch-as-built`` times
+the model as mmdet builds it. The peer runs as torchvision ships it, unless
 ``--channels-last`` (weights and images of both in channels-last).
 
 ``--peer`` times torchvision's fasterrcnn_mobilenet_v3_large_fpn (random
@@ -32,6 +32,7 @@ On CUDA the tool first checks that CUDA is available and that mmcv's ops
 were built with CUDA kernels, and stops with one line naming the fix if not.
 """
 import argparse
+import copy
 import json
 import os.path as osp
 import sys
@@ -70,12 +71,11 @@ def parse_args(argv=None):
     p.add_argument('--peer', action='store_true',
                    help='also time torchvision fasterrcnn_mobilenet_v3_large_fpn')
     p.add_argument('--backend', nargs='+', default=['pytorch'],
-                   choices=['pytorch', 'onnxruntime'],
-                   help='run our detector in PyTorch (default), in ONNX '
-                   'Runtime (CPU), or both in the same run')
-    p.add_argument('--as-built', action='store_true',
-                   help='PyTorch: our model as mmdet builds it (default: '
-                   'BatchNorm folded, channels-last on the CPU)')
+                   choices=list(BACKENDS),
+                   help='run our detector in PyTorch (default; BatchNorm '
+                   'folded, channels-last on the CPU), in PyTorch as mmdet '
+                   'builds it, in ONNX Runtime (CPU); several: in the same '
+                   'run')
     p.add_argument('--json', help='write the results to this JSON file')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value')
@@ -83,7 +83,8 @@ def parse_args(argv=None):
 
 
 PEER = 'torchvision fasterrcnn_mobilenet_v3_large_fpn'
-BACKENDS = dict(pytorch='PyTorch', onnxruntime='ONNX Runtime')
+BACKENDS = {'pytorch': 'PyTorch', 'pytorch-as-built': 'PyTorch as built',
+            'onnxruntime': 'ONNX Runtime'}
 
 
 def build_peer(shape=(800, 1200)):
@@ -129,7 +130,7 @@ def main(argv=None):
     model = build_detector(args.config, args.checkpoint,
                            args.cfg_options).to(device)
     batch = mmdet_batch(images)
-    names, models, runs = [], [], []
+    names, kinds, models, runs = [], [], [], []
     tmp = tempfile.TemporaryDirectory()
     if 'onnxruntime' in backends:
         # Exported before the PyTorch rewrites (the exporter and ONNX
@@ -138,23 +139,31 @@ def main(argv=None):
             model, args.batch_size, args.shape,
             osp.join(tmp.name, 'model.onnx'),
             threads=args.threads or torch.get_num_threads())
-    opt = dict(batchnorm_folded=0, channels_last=args.channels_last)
-    if 'pytorch' in backends:
-        if not args.as_built:
-            opt = optimize_for_inference(
-                model, channels_last=True if args.channels_last else None)
+    rewrites = {}
+    for kind in ('pytorch', 'pytorch-as-built'):
+        if kind not in backends:
+            continue
+        ours = model
+        if kind == 'pytorch':
+            if 'pytorch-as-built' in backends:
+                ours = copy.deepcopy(model)
+            rewrites = optimize_for_inference(
+                ours, channels_last=True if args.channels_last else None)
         elif args.channels_last:
-            use_channels_last(model, model.backbone)
+            use_channels_last(ours, ours.backbone)
 
-        def run_ours():
+        def run_ours(ours=ours):
             with autocast():
-                return model.test_step(batch)
+                return ours.test_step(batch)
 
-        names.append(osp.basename(args.config))
-        models.append(model)
+        names.append(osp.basename(args.config)
+                     + (' (as built)' if kind == 'pytorch-as-built' else ''))
+        kinds.append(kind)
+        models.append(ours)
         runs.append(run_ours)
     if 'onnxruntime' in backends:
         names.append(f'{osp.basename(args.config)} (ONNX Runtime)')
+        kinds.append('onnxruntime')
         models.append(model)
         runs.append(lambda: ort_model(images))
 
@@ -170,6 +179,7 @@ def main(argv=None):
                              for img in images])
 
         names.append(PEER)
+        kinds.append('peer')
         models.append(peer)
         runs.append(run_peer)
 
@@ -183,11 +193,10 @@ def main(argv=None):
                                names=names)
     sys.stdout.write('\n')
     tmp.cleanup()
-    kinds = [b for b in ('pytorch', 'onnxruntime') if b in backends]
-    kinds += ['peer'] if args.peer else []
     for name, kind, m, res in zip(names, kinds, models, results):
         res.update(name=name, backend='pytorch' if kind == 'peer' else kind,
                    images_per_s=args.batch_size / res['median_s'],
+                   min_s=min(res['times']),
                    params_m=sum(p.numel() for p in m.parameters()) / 1e6)
 
     env = environment(device)
@@ -195,11 +204,10 @@ def main(argv=None):
           f'{args.shape[0]}x{args.shape[1]}, {"fp16" if args.fp16 else "fp32"}'
           f'{", channels-last" if args.channels_last else ""}, {args.warmup} '
           f'warm-up and {args.iters} timed runs')
-    if 'pytorch' in backends:
-        print('ours in PyTorch: ' + (', '.join(
-            (['BatchNorm folded'] if opt['batchnorm_folded'] else [])
-            + (['channels-last'] if opt['channels_last'] else []))
-            or 'as built'))
+    if rewrites:
+        print('ours in PyTorch: ' + ', '.join(
+            (['BatchNorm folded'] if rewrites['batchnorm_folded'] else [])
+            + (['channels-last'] if rewrites['channels_last'] else [])))
     print(f'{"model":<50} {"images/s":>9} {"ms/batch":>9} {"peak MiB":>9}')
     for r in results:
         print(f'{r["name"]:<50} {r["images_per_s"]:>9.2f} '
@@ -211,13 +219,16 @@ def main(argv=None):
                   + (f' ({BACKENDS[k]})' if len(kinds) > 2 else '')
                   for r, k in zip(results[:-1], kinds)]
         print(f'speed ratio (ours / peer): {", ".join(ratios)}')
+        if args.iters > 1:
+            fastest = [f'{results[-1]["min_s"] / r["min_s"]:.2f}x'
+                       for r in results[:-1]]
+            print(f'fastest runs\' ratio: {", ".join(fastest)}')
     if args.json:
         info = dict(environment=env, settings=dict(
             config=args.config, checkpoint=args.checkpoint, fp16=args.fp16,
             channels_last=args.channels_last, batch_size=args.batch_size,
             shape=args.shape, iters=args.iters, warmup=args.warmup,
-            peer=args.peer, backends=backends, as_built=args.as_built,
-            pytorch_rewrites=opt),
+            peer=args.peer, backends=backends, pytorch_rewrites=rewrites),
             results=results)
         with open(args.json, 'w') as f:
             json.dump(info, f, indent=2)

@@ -4,6 +4,7 @@
     python tools/analysis/lighthead_profile.py configs/lighthead_v2star.py
     python tools/analysis/lighthead_profile.py CONFIG --threads 2 --ops 20
     python tools/analysis/lighthead_profile.py CONFIG --as-built   # no rewrites
+    python tools/analysis/lighthead_profile.py CONFIG --compare --stat min
 
 The stages, in order: data_preprocessor (normalise, pad), backbone, thin
 map (LargeSeparableConv on C5), RPN head (3x3 conv + 1x1 convs on C4), RPN
@@ -17,7 +18,9 @@ The model runs as tools/analysis/benchmark.py runs it: BatchNorm folded into
 the convolutions, weights and images in channels-last layout; ``--as-built``
 profiles it as mmdet builds it. ``--stat min`` reports each stage's fastest
 run instead of the median (on a machine with other load, the better
-estimate of what the stage itself costs).
+estimate of what the stage itself costs). ``--compare`` profiles the model
+as built and rewritten in the same run, their runs alternating: the
+before/after of the rewrites, stage by stage.
 """
 import argparse
 import os.path as osp
@@ -49,6 +52,9 @@ def parse_args(argv=None):
                    'folded and channels-last, as the benchmark runs it)')
     p.add_argument('--stat', choices=['median', 'min'], default='median',
                    help='per stage: the median or the fastest of the runs')
+    p.add_argument('--compare', action='store_true',
+                   help='profile the model as built and rewritten, their '
+                   'runs alternating, side by side')
     p.add_argument('--ops', type=int, default=0, metavar='N',
                    help='also print the N costliest operators')
     return p.parse_args(argv)
@@ -101,44 +107,71 @@ def stages(model, batch):
             ('R-CNN post-processing', rcnn_post)]
 
 
+def build(args, as_built):
+    """The model and how it runs: (model, rewrites, channels_last)."""
+    model = build_detector(args.config)
+    opt = dict(batchnorm_folded=0, channels_last=False)
+    if not as_built:
+        opt = optimize_for_inference(model, channels_last=True)
+    elif args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, opt, args.channels_last or opt['channels_last']
+
+
+def describe(opt, channels_last):
+    return ', '.join((['BatchNorm folded'] if opt['batchnorm_folded'] else [])
+                     + (['channels_last'] if channels_last else [])
+                     ) or 'as built'
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = build_detector(args.config)
-    opt = dict(batchnorm_folded=0, channels_last=False)
-    if not args.as_built:
-        opt = optimize_for_inference(model, channels_last=True)
-    elif args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    channels_last = args.channels_last or opt['channels_last']
+    variants = [build(args, args.as_built)]
+    if args.compare:  # as built first, then the rewritten one
+        variants = [build(args, True), build(args, False)]
     batch = mmdet_batch(synthetic_images(args.batch_size, args.shape))
-    plan = stages(model, batch)
+    plans = [stages(model, batch) for model, _, _ in variants]
 
-    times = {name: [] for name, _ in plan}
+    # The variants' runs alternate, so that both see the machine alike.
+    times = [{name: [] for name, _ in plan} for plan in plans]
     with torch.inference_mode():
         for i in range(args.warmup + args.iters):
-            state = dict(channels_last=channels_last)
-            for name, run in plan:
-                start = time.perf_counter()
-                run(state)
-                if i >= args.warmup:
-                    times[name].append(time.perf_counter() - start)
+            for plan, t, (_, _, channels_last) in zip(plans, times,
+                                                      variants):
+                state = dict(channels_last=channels_last)
+                for name, run in plan:
+                    start = time.perf_counter()
+                    run(state)
+                    if i >= args.warmup:
+                        t[name].append(time.perf_counter() - start)
     stat = min if args.stat == 'min' else statistics.median
-    medians = {k: stat(v) for k, v in times.items()}
-    total = sum(medians.values())
+    stats = [{k: stat(v) for k, v in t.items()} for t in times]
+    totals = [sum(st.values()) for st in stats]
+    labels = [describe(opt, cl) for _, opt, cl in variants]
     print(f'{osp.basename(args.config)}: batch {args.batch_size}, '
           f'{args.shape[0]}x{args.shape[1]}, CPU, '
-          f'{torch.get_num_threads()} threads, '
-          f'{"BatchNorm folded, " if opt["batchnorm_folded"] else ""}'
-          f'{"channels_last, " if channels_last else ""}'
+          f'{torch.get_num_threads()} threads, {" vs ".join(labels)}, '
           f'{args.stat} of {args.iters} runs; '
           f'{sum(len(p) for p in state["proposals"])} proposals')
-    print(f'{"stage":<32} {"ms":>8} {"share":>6}')
-    for name, t in medians.items():
-        print(f'{name:<32} {1000 * t:>8.1f} {100 * t / total:>5.1f}%')
-    print(f'{"total":<32} {1000 * total:>8.1f} '
-          f'({args.batch_size / total:.2f} images/s)')
+    if len(stats) == 1:
+        print(f'{"stage":<32} {"ms":>8} {"share":>6}')
+        for name, t in stats[0].items():
+            print(f'{name:<32} {1000 * t:>8.1f} {100 * t / totals[0]:>5.1f}%')
+    else:
+        print(f'{"stage":<32} {"as built ms":>11} {"share":>6} '
+              f'{"rewritten ms":>12} {"share":>6} {"speed-up":>8}')
+        for name in stats[0]:
+            a, b = stats[0][name], stats[1][name]
+            print(f'{name:<32} {1000 * a:>11.1f} {100 * a / totals[0]:>5.1f}% '
+                  f'{1000 * b:>12.1f} {100 * b / totals[1]:>5.1f}% '
+                  f'{a / b:>7.2f}x')
+    print(f'{"total":<32} ' + ' '.join(
+        f'{1000 * t:>8.1f} ({args.batch_size / t:.2f} images/s)'
+        for t in totals))
+    model, _, channels_last = variants[-1]
+    plan = plans[-1]
 
     if args.ops:
         from torch.profiler import profile
