@@ -166,8 +166,9 @@ class LightHeadRCNNExport(nn.Module):
         """mmdet's ``AnchorGenerator.grid_priors`` for one level: (h * w *
         A, 4), anchor a of pixel (y, x) at row (y * w + x) * A + a. Sizes
         come from the tensor (CumSum), so the graph keeps them dynamic."""
-        xs = (torch.ones_like(feat[0, 0, 0, :]).cumsum(0) - 1) * self.rpn_stride
-        ys = (torch.ones_like(feat[0, 0, :, 0]).cumsum(0) - 1) * self.rpn_stride
+        stride = self.rpn_stride
+        xs = (torch.ones_like(feat[0, 0, 0, :]).cumsum(0) - 1) * stride
+        ys = (torch.ones_like(feat[0, 0, :, 0]).cumsum(0) - 1) * stride
         xx = xs[None, :] + ys[:, None] * 0
         yy = ys[:, None] + xs[None, :] * 0
         shifts = torch.stack((xx, yy, xx, yy), dim=-1)  # (h, w, 4)
@@ -219,7 +220,7 @@ class LightHeadRCNNExport(nn.Module):
     def detections(self, proposals, valid, cls_score, bbox_pred, img_hw):
         """R-CNN post-processing: softmax, decoding, per-class NMS, the K
         best per image."""
-        b, p = valid.shape
+        b, p = valid.shape[0], self.num_proposals
         c = self.num_classes
         scores = cls_score.softmax(-1)[:, :c].reshape(b, p, c)
         scores = scores * valid[..., None].to(scores.dtype)

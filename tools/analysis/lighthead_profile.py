@@ -3,7 +3,7 @@
 
     python tools/analysis/lighthead_profile.py configs/lighthead_v2star.py
     python tools/analysis/lighthead_profile.py CONFIG --threads 2 --ops 20
-    python tools/analysis/lighthead_profile.py CONFIG --as-built   # no rewrites
+    python tools/analysis/lighthead_profile.py CONFIG --as-built  # no rewrites
     python tools/analysis/lighthead_profile.py CONFIG --compare --stat min
 
 The stages, in order: data_preprocessor (normalise, pad), backbone, thin
