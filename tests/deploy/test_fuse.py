@@ -5,7 +5,7 @@ import torch
 from conftest import as_batch, decisive_model, table7_config
 
 from shufflenet_det.deploy import count_batchnorm, fold_batchnorm
-from shufflenet_det.utils.benchmark import mmdet_batch
+from shufflenet_det.utils.benchmark import build_detector, mmdet_batch
 
 
 @pytest.mark.parametrize('family', ['shufflenetv2', 'shufflenetv2star',
@@ -31,8 +31,7 @@ def test_fold_batchnorm_keeps_the_outputs(shapes_val, family):
                                rtol=1e-3, atol=1e-2)
 
 
-def test_fold_batchnorm_needs_eval_mode(shapes_val):
-    bgr, _ = as_batch(shapes_val[:1], (128, 160))
-    model = decisive_model(table7_config('shufflenetv2', '40m'), bgr)
+def test_fold_batchnorm_needs_eval_mode():
+    model = build_detector(table7_config('shufflenetv2', '40m'))
     with pytest.raises(ValueError, match='eval'):
         fold_batchnorm(model.train())
