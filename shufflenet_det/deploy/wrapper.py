@@ -238,15 +238,16 @@ class LightHeadRCNNExport(nn.Module):
             (keep[:, 0] * p + keep[:, 2], ),
             torch.ones_like(keep[:, 0], dtype=flat.dtype))
         ranked = (flat * kept).reshape(b, c * p)
+        boxes_flat = boxes_bc.reshape(b, c * p, 4)
         k = self.max_per_img
-        if c * p < k:
+        if c * p < k:  # fewer candidates than rows: pad with empty ones
             ranked = torch.cat((ranked, ranked.new_zeros((1, k)).expand(
                 b, -1)), 1)
-            boxes_bc = torch.cat((boxes_bc, boxes_bc.new_zeros(
-                (1, k, 4)).expand(b * c, -1, -1)), 1)
+            boxes_flat = torch.cat((boxes_flat, boxes_flat.new_zeros(
+                (1, k, 4)).expand(b, -1, -1)), 1)
         top, idx = ranked.topk(k, dim=1)
         found = top > 0
-        det_boxes = _gather_rows(boxes_bc.reshape(b, -1, 4), idx)
+        det_boxes = _gather_rows(boxes_flat, idx)
         det_boxes = det_boxes * found[..., None].to(det_boxes.dtype)
         labels = torch.where(found, torch.div(idx, p, rounding_mode='floor'),
                              torch.full_like(idx, -1))

@@ -60,11 +60,11 @@ def as_batch(images, shape):
     return bgr, rgb
 
 
-def decisive_model(config, bgr, seed=0):
+def decisive_model(config, bgr, seed=0, cfg_options=None):
     """``config``'s detector (eval mode), with the backbone's BatchNorm
     statistics measured on ``bgr`` and the heads re-drawn with ``seed``
     (module docstring)."""
-    model = build_detector(config, seed=seed)
+    model = build_detector(config, cfg_options=cfg_options, seed=seed)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         bns = [m for m in model.backbone.modules()

@@ -120,3 +120,16 @@ def test_dynamic_graph_any_batch_and_size(tmp_path, shapes_val):
     for n, shape in ((1, (256, 320)), (3, (320, 224))):
         bgr, rgb = as_batch(shapes_val[:n], shape)
         check_parity(model, session, bgr, rgb)
+
+
+def test_fewer_candidates_than_detection_rows(tmp_path, shapes_val):
+    """16 proposals x 5 classes < 100 rows: the graph pads its candidates
+    (and the check above also covers the empty rows)."""
+    bgr, rgb = as_batch(shapes_val[:2], (256, 320))
+    model = decisive_model(DEMO, bgr, cfg_options={
+        'model.backbone.level': '40M',
+        'model.test_cfg.rpn.max_per_img': 16})
+    path = str(tmp_path / 'model.onnx')
+    export_onnx(model, path, (256, 320), batch_size=2, debug=True)
+    report = check_parity(model, ort_session(path, threads=1), bgr, rgb)
+    assert report['reference'] <= 2 * 80
