@@ -137,7 +137,7 @@ def _object_color(rng, label):
     return np.clip(np.array(PALETTE[label]) + rng.uniform(-50, 50, 3), 0, 255)
 
 
-def _place(rng, img, instances, placed):
+def _place(rng, img, instances, placed, min_object=MIN_OBJECT_SIZE):
     """Try to draw one object; return its record, or None if it doesn't fit.
 
     ``instances`` holds ``k + 1`` where object ``k`` of ``placed`` is
@@ -146,7 +146,7 @@ def _place(rng, img, instances, placed):
     h, w = instances.shape
     label = int(rng.integers(len(CLASSES)))
     kind = CLASSES[label]
-    size = np.exp(rng.uniform(np.log(MIN_OBJECT_SIZE), np.log(min(h, w) / 2)))
+    size = np.exp(rng.uniform(np.log(min_object), np.log(min(h, w) / 2)))
     aspect = 1.0 if kind == 'circle' else np.exp(rng.uniform(-np.log(2),
                                                              np.log(2)))
     if kind == 'rectangle' and rng.random() < 0.5:
@@ -195,7 +195,8 @@ def _place(rng, img, instances, placed):
 
 
 def make_image(seed, split, index, min_size=DEFAULT_MIN_SIZE,
-               max_size=DEFAULT_MAX_SIZE):
+               max_size=DEFAULT_MAX_SIZE, min_object=MIN_OBJECT_SIZE,
+               max_objects=MAX_OBJECTS):
     """Draw image ``index`` of ``split`` ('train' or 'val').
 
     Args:
@@ -203,6 +204,9 @@ def make_image(seed, split, index, min_size=DEFAULT_MIN_SIZE,
         split (str): One of :data:`SPLITS`.
         index (int): The image's index in its split.
         min_size, max_size (tuple[int, int]): (w, h) bounds of the image size.
+        min_object (int): the smallest object's nominal size in px; sizes
+            are log-uniform from it to half the shorter image side.
+        max_objects (int): objects per image are 1 to this many.
 
     Returns:
         tuple: ``img``, (H, W, 3) uint8 RGB, and its objects, a list of dicts
@@ -217,13 +221,13 @@ def make_image(seed, split, index, min_size=DEFAULT_MIN_SIZE,
     if rng.random() < EMPTY_IMAGE_PROB:
         num = 0
     else:
-        num = int(rng.integers(1, MAX_OBJECTS + 1))
+        num = int(rng.integers(1, max_objects + 1))
     instances = np.zeros((h, w), np.uint8)
     placed = []
     for _ in range(10 * num):  # tries: some objects don't fit
         if len(placed) == num:
             break
-        obj = _place(rng, img, instances, placed)
+        obj = _place(rng, img, instances, placed, min_object)
         if obj is not None:
             placed.append(obj)
     noise = rng.standard_normal(img.shape, np.float32)
@@ -247,12 +251,13 @@ def image_name(split, index):
 
 
 def _write_split(root, split, num_images, first_image_id, info, seed,
-                 min_size, max_size, log):
+                 min_size, max_size, log, **objects_cfg):
     """Write a split's images under ``root/split``; return its COCO dict."""
     os.makedirs(osp.join(root, split))
     images, annotations = [], []
     for i in range(num_images):
-        img, objects = make_image(seed, split, i, min_size, max_size)
+        img, objects = make_image(seed, split, i, min_size, max_size,
+                                  **objects_cfg)
         image_id = first_image_id + i
         name = image_name(split, i)
         cv2.imwrite(osp.join(root, split, name),
@@ -276,7 +281,8 @@ def _write_split(root, split, num_images, first_image_id, info, seed,
                             for i, n in enumerate(CLASSES)])
 
 
-def dataset_info(num_train, num_val, seed, min_size, max_size):
+def dataset_info(num_train, num_val, seed, min_size, max_size,
+                 min_object=MIN_OBJECT_SIZE, max_objects=MAX_OBJECTS):
     """The COCO ``info`` of a dataset: what made it and with which arguments.
 
     Two datasets with equal ``info`` are identical.
@@ -286,7 +292,9 @@ def dataset_info(num_train, num_val, seed, min_size, max_size):
         version=str(GENERATOR_VERSION),
         generator_args=dict(num_train=num_train, num_val=num_val, seed=seed,
                             min_size=list(min_size),
-                            max_size=list(max_size)))
+                            max_size=list(max_size),
+                            min_object_size=min_object,
+                            max_objects=max_objects))
 
 
 def ann_file(root, split):
@@ -354,7 +362,8 @@ def format_summary(split, s):
 
 def generate(out_dir, num_train=300, num_val=100, seed=0,
              min_size=DEFAULT_MIN_SIZE, max_size=DEFAULT_MAX_SIZE,
-             force=False, log=print):
+             force=False, log=print, min_object=MIN_OBJECT_SIZE,
+             max_objects=MAX_OBJECTS):
     """Write the dataset to ``out_dir``, atomically.
 
     Layout, as mmdet's ``CocoDataset`` reads it (``data_root=out_dir``,
@@ -377,6 +386,8 @@ def generate(out_dir, num_train=300, num_val=100, seed=0,
             directory that is not a COCO-style dataset (no
             ``annotations/instances_*.json``) is never replaced.
         log (callable): Receives progress and summary lines.
+        min_object (int): The smallest object's nominal size, px.
+        max_objects (int): The most objects an image holds.
 
     Returns:
         dict | None: Per split, the counts of :func:`summarize`; None if
@@ -392,11 +403,17 @@ def generate(out_dir, num_train=300, num_val=100, seed=0,
         raise ValueError('the numbers of images must be >= 0')
     if any(lo > hi for lo, hi in zip(min_size, max_size)):
         raise ValueError(f'min size {min_size} exceeds max size {max_size}')
-    if min(min_size) < 4 * MIN_OBJECT_SIZE:
-        raise ValueError(f'images must be at least {4 * MIN_OBJECT_SIZE} px '
+    if min_object < MIN_BOX_SIDE:
+        raise ValueError(f'the smallest object size must be at least '
+                         f'{MIN_BOX_SIDE} px, got {min_object}')
+    if max_objects < 1:
+        raise ValueError(f'max_objects must be >= 1, got {max_objects}')
+    if min(min_size) < 4 * min_object:
+        raise ValueError(f'images must be at least {4 * min_object} px '
                          f'on each side to hold objects of '
-                         f'{MIN_OBJECT_SIZE} px to half their size')
-    info = dataset_info(num_train, num_val, seed, min_size, max_size)
+                         f'{min_object} px to half their size')
+    info = dataset_info(num_train, num_val, seed, min_size, max_size,
+                        min_object, max_objects)
     if osp.lexists(out_dir):
         is_dataset = osp.isdir(out_dir) and any(
             osp.isfile(ann_file(out_dir, s)) for s in SPLITS)
@@ -429,7 +446,9 @@ def generate(out_dir, num_train=300, num_val=100, seed=0,
         summary, first_image_id = {}, 1
         for split, num in zip(SPLITS, (num_train, num_val)):
             coco = _write_split(tmp, split, num, first_image_id, info, seed,
-                                min_size, max_size, log)
+                                min_size, max_size, log,
+                                min_object=min_object,
+                                max_objects=max_objects)
             first_image_id += num
             with open(ann_file(tmp, split), 'w') as f:
                 json.dump(coco, f)

@@ -1,5 +1,5 @@
 from .hooks import (NonFiniteLossError, RNGStateHook, StopOnNonFiniteLossHook,
-                    UnreadableImageHook)
+                    TrainTimeBudgetHook, UnreadableImageHook)
 
 __all__ = ['NonFiniteLossError', 'RNGStateHook', 'StopOnNonFiniteLossHook',
-           'UnreadableImageHook']
+           'TrainTimeBudgetHook', 'UnreadableImageHook']

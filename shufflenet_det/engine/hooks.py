@@ -129,3 +129,52 @@ class UnreadableImageHook(Hook):
 
     def after_train(self, runner):
         self._summary(runner, final=True)
+
+
+@HOOKS.register_module()
+class TrainTimeBudgetHook(Hook):
+    """Ends training once ``minutes`` of training wall-clock time are spent
+    (validation excluded), as if ``max_iters`` had been the current
+    iteration: the CheckpointHook saves the last checkpoint and the loop
+    runs its final validation. How tools/analysis/same_budget.py gives two
+    detectors the same minutes.
+
+    Iteration-based loops stop after the iteration that crosses the budget;
+    epoch-based loops at the end of that epoch.
+
+    Args:
+        minutes (float): training time allowed.
+    """
+
+    priority = 'HIGH'  # before the CheckpointHook looks at max_iters
+
+    def __init__(self, minutes):
+        if not minutes > 0:
+            raise ValueError(f'minutes must be > 0, got {minutes}')
+        self.budget = float(minutes) * 60
+        self.spent = 0.0
+        self._start = None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        import time
+        self._start = time.perf_counter()
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        import time
+        self.spent += time.perf_counter() - self._start
+        if self.spent < self.budget:
+            return
+        loop = runner.train_loop
+        if hasattr(loop, '_max_iters'):
+            if loop._max_iters > runner.iter + 1:
+                loop._max_iters = runner.iter + 1
+                runner.logger.info(
+                    f'TrainTimeBudgetHook: {self.spent / 60:.1f} min of '
+                    f'training spent; stopping after iteration '
+                    f'{runner.iter + 1}')
+        elif loop._max_epochs > runner.epoch + 1:
+            loop._max_epochs = runner.epoch + 1
+            runner.logger.info(
+                f'TrainTimeBudgetHook: {self.spent / 60:.1f} min of training '
+                f'spent; stopping after epoch {runner.epoch + 1}')

@@ -182,6 +182,35 @@ def test_size_options(tmp_path):
         _generate(tmp_path / 'bad', min_size=(400, 300), max_size=(300, 300))
 
 
+def test_object_options(tmp_path):
+    """--min-object-size and --max-objects: what the demo uses to make an
+    easier set (no object under 24 px, at most 6 per image)."""
+    sides, counts = [], []
+    for i in range(30):
+        _, objs = shapes.make_image(0, 'train', i, min_object=32,
+                                    max_objects=3)
+        counts.append(len(objs))
+        # The nominal size is the shape's scale; its visible box can be
+        # smaller (rotation, truncation at the border, occlusion).
+        sides += [max(o['bbox'][2], o['bbox'][3]) for o in objs]
+    assert max(counts) <= 3 and min(counts) >= 0
+    assert np.median(sides) > 40
+    out = tmp_path / 'easy'
+    rc = subprocess.run(
+        [sys.executable, TOOL, '--out', str(out), '--num-train', '2',
+         '--num-val', '1', '--min-object-size', '32', '--max-objects', '2'],
+        capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stderr
+    with open(out / 'annotations' / 'instances_train.json') as f:
+        args = json.load(f)['info']['generator_args']
+    assert (args['min_object_size'], args['max_objects']) == (32, 2)
+    with pytest.raises(ValueError, match='at least 4'):
+        _generate(tmp_path / 'bad', min_size=(100, 100),
+                  max_size=(100, 100), min_object=30)
+    with pytest.raises(ValueError, match='max_objects'):
+        _generate(tmp_path / 'bad2', max_objects=0)
+
+
 def test_idempotent_and_force(tmp_path, capsys):
     out = tmp_path / 'shapes'
     args = ['--out', str(out), '--num-train', '3', '--num-val', '2']

@@ -2,7 +2,8 @@
 
     python tools/data/make_shapes.py [--out data/shapes] [--num-train 300]
         [--num-val 100] [--seed 0]
-        [--size W H | --min-size W H --max-size W H] [--force]
+        [--size W H | --min-size W H --max-size W H]
+        [--min-object-size PX] [--max-objects N] [--force]
 
 Writes COCO-format ``OUT/annotations/instances_{train,val}.json`` and the
 JPEG images in ``OUT/train/`` and ``OUT/val/``; what the images and
@@ -50,6 +51,14 @@ def parse_args(argv=None):
     p.add_argument('--max-size', type=int, nargs=2, metavar=('W', 'H'),
                    help='largest image width and height (default: '
                    '%d %d)' % shapes.DEFAULT_MAX_SIZE)
+    p.add_argument('--min-object-size', type=int,
+                   default=shapes.MIN_OBJECT_SIZE, metavar='PX',
+                   help='smallest object size; sizes are log-uniform from it '
+                   'to half the shorter image side (default: %d)' %
+                   shapes.MIN_OBJECT_SIZE)
+    p.add_argument('--max-objects', type=int, default=shapes.MAX_OBJECTS,
+                   help='objects per image: 1 to this many (default: %d)' %
+                   shapes.MAX_OBJECTS)
     p.add_argument('--force', action='store_true',
                    help='replace a different dataset at --out')
     args = p.parse_args(argv)
@@ -68,7 +77,8 @@ def main(argv=None):
     try:
         summary = shapes.generate(
             args.out, args.num_train, args.num_val, args.seed,
-            args.min_size, args.max_size, force=args.force)
+            args.min_size, args.max_size, force=args.force,
+            min_object=args.min_object_size, max_objects=args.max_objects)
     except (FileExistsError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

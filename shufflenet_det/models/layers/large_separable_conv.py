@@ -1,4 +1,5 @@
 import torch.nn as nn
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 
 from mmdet.registry import MODELS
@@ -16,9 +17,19 @@ class LargeSeparableConv(BaseModule):
         B: 1 x k conv (C_mid) -> k x 1 conv (C_out)
 
     No normalisation layers; weights initialised N(0, 0.01) and biases 0, as
-    in the official code. On CPU at 800x1200 this layer costs about as many
-    multiply-adds as a 140 MFLOPs backbone (C5 is 25 x 38, k = 15) but runs
-    as four dense convolutions, so it takes a small share of the time.
+    in the official code, where the backbone is ImageNet-initialised.
+
+    Trained from scratch (the embedded demo), that ReLU dies: on the shapes
+    set after 600 iterations (AdamW, 40M backbone) 96% of the thin map was
+    exactly 0 (pre-activation mean -18.8), and with SGD (lr 0.02) the dead
+    share rose from 50% to 77% in 60 iterations. ``norm_cfg`` puts a
+    normalisation layer on the sum, before the ReLU, which keeps about half
+    of the map alive; a BN there folds into the two last convolutions at
+    inference.
+
+    On CPU at 800x1200 this layer costs about as many multiply-adds as a
+    140 MFLOPs backbone (C5 is 25 x 38, k = 15) but runs as four dense
+    convolutions, so it takes a small share of the time.
 
     Args:
         in_channels (int): channels of the input (C5).
@@ -27,10 +38,13 @@ class LargeSeparableConv(BaseModule):
         out_channels (int): C_out = 10 x 7 x 7 = 490: 10 channels per bin of
             the 7x7 PSRoI pooling grid. Default: 490.
         kernel_size (int): k. Default: 15.
+        norm_cfg (dict, optional): normalisation of the sum before the
+            ReLU (e.g. ``dict(type='BN')``); None, as the paper. Default:
+            None.
     """
 
     def __init__(self, in_channels, mid_channels=64, out_channels=490,
-                 kernel_size=15,
+                 kernel_size=15, norm_cfg=None,
                  init_cfg=dict(type='Normal', layer='Conv2d', std=0.01)):
         super().__init__(init_cfg)
         if kernel_size % 2 != 1:
@@ -44,8 +58,13 @@ class LargeSeparableConv(BaseModule):
         self.branch_b = nn.Sequential(
             nn.Conv2d(in_channels, mid_channels, (1, k), padding=(0, p)),
             nn.Conv2d(mid_channels, out_channels, (k, 1), padding=(p, 0)))
+        self.norm = None if norm_cfg is None else \
+            build_norm_layer(norm_cfg, out_channels)[1]
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):
         # (B, in, H, W) -> (B, out, H, W)
-        return self.relu(self.branch_a(x) + self.branch_b(x))
+        x = self.branch_a(x) + self.branch_b(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.relu(x)

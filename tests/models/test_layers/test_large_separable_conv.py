@@ -37,6 +37,30 @@ def test_is_the_relu_of_the_two_branches_summed():
     torch.testing.assert_close(layer(x), expected)
 
 
+def test_norm_before_relu():
+    """norm_cfg (the from-scratch demo): relu(norm(a + b)); the thin map
+    stays alive whatever the scale and sign of the sum."""
+    torch.manual_seed(0)
+    layer = LargeSeparableConv(in_channels=4, mid_channels=3, out_channels=5,
+                               kernel_size=3, norm_cfg=dict(type='BN'))
+    assert isinstance(layer.norm, nn.BatchNorm2d)
+    assert layer.norm.num_features == 5
+    for conv in layer.branch_b:  # a sum pushed far below zero
+        nn.init.constant_(conv.bias, -50.0)
+    x = torch.randn(2, 4, 6, 7)
+    s = layer.branch_a(x) + layer.branch_b(x)
+    expected = torch.relu(torch.nn.functional.batch_norm(
+        s, None, None, training=True, eps=layer.norm.eps))
+    out = layer(x)
+    torch.testing.assert_close(out, expected)
+    assert (out > 0).float().mean() > 0.3
+    # Without it, the same weights give a dead map.
+    plain = LargeSeparableConv(in_channels=4, mid_channels=3, out_channels=5,
+                               kernel_size=3)
+    plain.load_state_dict(layer.state_dict(), strict=False)
+    assert (plain(x) == 0).all()
+
+
 def test_init_normal_001():
     torch.manual_seed(0)
     layer = LargeSeparableConv(in_channels=256)
