@@ -1,6 +1,6 @@
 """tools/deployment/eval_onnx.py: COCO evaluation of the exported graph in
 ONNX Runtime beside PyTorch's on the same test images (the demo config on
-a tiny shapes set, its images resized to 576x448 without keeping their
+a tiny shapes set, its images resized to 384x288 without keeping their
 aspect ratio: the boxes are scaled back to the originals by two factors).
 
 At sizes that are not multiples of 32 the graph clips its proposals to the
@@ -30,7 +30,7 @@ _base_ = [{DEMO!r}]
 data_root = {data_root!r}
 pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(576, 448), keep_ratio=False),
+    dict(type='Resize', scale=(384, 288), keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
                                           'img_shape', 'scale_factor'))
@@ -41,12 +41,12 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 ''')
-    bgr, _ = as_batch(shapes_val, (448, 576))
+    bgr, _ = as_batch(shapes_val, (288, 384))
     model = decisive_model(str(config), bgr)
     ckpt, onnx = str(tmp_path / 'model.pth'), str(tmp_path / 'model.onnx')
     save_checkpoint(dict(state_dict=model.state_dict()), ckpt)
     with torch.no_grad():
-        export_onnx(model, onnx, (448, 576), dynamic=True)
+        export_onnx(model, onnx, (288, 384), dynamic=True)
     proc = subprocess.run(
         [sys.executable, 'tools/deployment/eval_onnx.py', str(config), onnx,
          '--checkpoint', ckpt, '--threads', '1'], cwd=ROOT,
