@@ -131,13 +131,14 @@ def _background(rng, h, w):
     return img
 
 
-def _object_color(rng, label):
-    if rng.random() < RANDOM_COLOR_PROB:
+def _object_color(rng, label, random_color_prob=RANDOM_COLOR_PROB):
+    if rng.random() < random_color_prob:
         return rng.uniform(0, 255, 3)
     return np.clip(np.array(PALETTE[label]) + rng.uniform(-50, 50, 3), 0, 255)
 
 
-def _place(rng, img, instances, placed, min_object=MIN_OBJECT_SIZE):
+def _place(rng, img, instances, placed, min_object=MIN_OBJECT_SIZE,
+           random_color_prob=RANDOM_COLOR_PROB):
     """Try to draw one object; return its record, or None if it doesn't fit.
 
     ``instances`` holds ``k + 1`` where object ``k`` of ``placed`` is
@@ -181,7 +182,7 @@ def _place(rng, img, instances, placed, min_object=MIN_OBJECT_SIZE):
         return None
     beneath = img[window][shape].mean(0)
     for _ in range(5):
-        color = _object_color(rng, label)
+        color = _object_color(rng, label, random_color_prob)
         if np.linalg.norm(color - beneath) >= MIN_CONTRAST:
             break
     else:
@@ -196,7 +197,7 @@ def _place(rng, img, instances, placed, min_object=MIN_OBJECT_SIZE):
 
 def make_image(seed, split, index, min_size=DEFAULT_MIN_SIZE,
                max_size=DEFAULT_MAX_SIZE, min_object=MIN_OBJECT_SIZE,
-               max_objects=MAX_OBJECTS):
+               max_objects=MAX_OBJECTS, random_color_prob=RANDOM_COLOR_PROB):
     """Draw image ``index`` of ``split`` ('train' or 'val').
 
     Args:
@@ -207,6 +208,8 @@ def make_image(seed, split, index, min_size=DEFAULT_MIN_SIZE,
         min_object (int): the smallest object's nominal size in px; sizes
             are log-uniform from it to half the shorter image side.
         max_objects (int): objects per image are 1 to this many.
+        random_color_prob (float): share of objects filled with any colour
+            instead of their class's (then only the shape tells the class).
 
     Returns:
         tuple: ``img``, (H, W, 3) uint8 RGB, and its objects, a list of dicts
@@ -227,7 +230,8 @@ def make_image(seed, split, index, min_size=DEFAULT_MIN_SIZE,
     for _ in range(10 * num):  # tries: some objects don't fit
         if len(placed) == num:
             break
-        obj = _place(rng, img, instances, placed, min_object)
+        obj = _place(rng, img, instances, placed, min_object,
+                     random_color_prob)
         if obj is not None:
             placed.append(obj)
     noise = rng.standard_normal(img.shape, np.float32)
@@ -282,7 +286,8 @@ def _write_split(root, split, num_images, first_image_id, info, seed,
 
 
 def dataset_info(num_train, num_val, seed, min_size, max_size,
-                 min_object=MIN_OBJECT_SIZE, max_objects=MAX_OBJECTS):
+                 min_object=MIN_OBJECT_SIZE, max_objects=MAX_OBJECTS,
+                 random_color_prob=RANDOM_COLOR_PROB):
     """The COCO ``info`` of a dataset: what made it and with which arguments.
 
     Two datasets with equal ``info`` are identical.
@@ -294,7 +299,8 @@ def dataset_info(num_train, num_val, seed, min_size, max_size,
                             min_size=list(min_size),
                             max_size=list(max_size),
                             min_object_size=min_object,
-                            max_objects=max_objects))
+                            max_objects=max_objects,
+                            random_color_prob=random_color_prob))
 
 
 def ann_file(root, split):
@@ -363,7 +369,7 @@ def format_summary(split, s):
 def generate(out_dir, num_train=300, num_val=100, seed=0,
              min_size=DEFAULT_MIN_SIZE, max_size=DEFAULT_MAX_SIZE,
              force=False, log=print, min_object=MIN_OBJECT_SIZE,
-             max_objects=MAX_OBJECTS):
+             max_objects=MAX_OBJECTS, random_color_prob=RANDOM_COLOR_PROB):
     """Write the dataset to ``out_dir``, atomically.
 
     Layout, as mmdet's ``CocoDataset`` reads it (``data_root=out_dir``,
@@ -388,6 +394,7 @@ def generate(out_dir, num_train=300, num_val=100, seed=0,
         log (callable): Receives progress and summary lines.
         min_object (int): The smallest object's nominal size, px.
         max_objects (int): The most objects an image holds.
+        random_color_prob (float): Share of objects in any colour.
 
     Returns:
         dict | None: Per split, the counts of :func:`summarize`; None if
@@ -408,12 +415,15 @@ def generate(out_dir, num_train=300, num_val=100, seed=0,
                          f'{MIN_BOX_SIDE} px, got {min_object}')
     if max_objects < 1:
         raise ValueError(f'max_objects must be >= 1, got {max_objects}')
+    if not 0 <= random_color_prob <= 1:
+        raise ValueError('random_color_prob must be in [0, 1], got '
+                         f'{random_color_prob}')
     if min(min_size) < 4 * min_object:
         raise ValueError(f'images must be at least {4 * min_object} px '
                          f'on each side to hold objects of '
                          f'{min_object} px to half their size')
     info = dataset_info(num_train, num_val, seed, min_size, max_size,
-                        min_object, max_objects)
+                        min_object, max_objects, random_color_prob)
     if osp.lexists(out_dir):
         is_dataset = osp.isdir(out_dir) and any(
             osp.isfile(ann_file(out_dir, s)) for s in SPLITS)
@@ -448,7 +458,8 @@ def generate(out_dir, num_train=300, num_val=100, seed=0,
             coco = _write_split(tmp, split, num, first_image_id, info, seed,
                                 min_size, max_size, log,
                                 min_object=min_object,
-                                max_objects=max_objects)
+                                max_objects=max_objects,
+                                random_color_prob=random_color_prob)
             first_image_id += num
             with open(ann_file(tmp, split), 'w') as f:
                 json.dump(coco, f)

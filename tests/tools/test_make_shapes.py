@@ -195,15 +195,25 @@ def test_object_options(tmp_path):
         sides += [max(o['bbox'][2], o['bbox'][3]) for o in objs]
     assert max(counts) <= 3 and min(counts) >= 0
     assert np.median(sides) > 40
+    # --random-color-prob 0: every object in its class's colour (jittered
+    # by at most 50 per channel), so colour alone tells the class.
+    for i in range(10):
+        _, objs = shapes.make_image(0, 'train', i, random_color_prob=0.0)
+        for o in objs:
+            diff = np.abs(np.array(o['color']) -
+                          np.array(shapes.PALETTE[o['label']]))
+            assert diff.max() <= 51
     out = tmp_path / 'easy'
     rc = subprocess.run(
         [sys.executable, TOOL, '--out', str(out), '--num-train', '2',
-         '--num-val', '1', '--min-object-size', '32', '--max-objects', '2'],
+         '--num-val', '1', '--min-object-size', '32', '--max-objects', '2',
+         '--random-color-prob', '0'],
         capture_output=True, text=True)
     assert rc.returncode == 0, rc.stderr
     with open(out / 'annotations' / 'instances_train.json') as f:
         args = json.load(f)['info']['generator_args']
-    assert (args['min_object_size'], args['max_objects']) == (32, 2)
+    assert (args['min_object_size'], args['max_objects'],
+            args['random_color_prob']) == (32, 2, 0.0)
     with pytest.raises(ValueError, match='at least 4'):
         _generate(tmp_path / 'bad', min_size=(100, 100),
                   max_size=(100, 100), min_object=30)

@@ -3,7 +3,8 @@
     python tools/data/make_shapes.py [--out data/shapes] [--num-train 300]
         [--num-val 100] [--seed 0]
         [--size W H | --min-size W H --max-size W H]
-        [--min-object-size PX] [--max-objects N] [--force]
+        [--min-object-size PX] [--max-objects N] [--random-color-prob P]
+        [--force]
 
 Writes COCO-format ``OUT/annotations/instances_{train,val}.json`` and the
 JPEG images in ``OUT/train/`` and ``OUT/val/``; what the images and
@@ -59,6 +60,10 @@ def parse_args(argv=None):
     p.add_argument('--max-objects', type=int, default=shapes.MAX_OBJECTS,
                    help='objects per image: 1 to this many (default: %d)' %
                    shapes.MAX_OBJECTS)
+    p.add_argument('--random-color-prob', type=float,
+                   default=shapes.RANDOM_COLOR_PROB, metavar='P',
+                   help='share of objects in any colour instead of their '
+                   "class's (default: %g)" % shapes.RANDOM_COLOR_PROB)
     p.add_argument('--force', action='store_true',
                    help='replace a different dataset at --out')
     args = p.parse_args(argv)
@@ -78,7 +83,8 @@ def main(argv=None):
         summary = shapes.generate(
             args.out, args.num_train, args.num_val, args.seed,
             args.min_size, args.max_size, force=args.force,
-            min_object=args.min_object_size, max_objects=args.max_objects)
+            min_object=args.min_object_size, max_objects=args.max_objects,
+            random_color_prob=args.random_color_prob)
     except (FileExistsError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
