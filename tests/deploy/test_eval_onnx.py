@@ -1,6 +1,6 @@
 """tools/deployment/eval_onnx.py: COCO evaluation of the exported graph in
-ONNX Runtime beside PyTorch's on the same test images (the demo config on
-a tiny shapes set, its images resized to 384x288 without keeping their
+ONNX Runtime beside PyTorch's on the same test images (a Table 7 cell on a
+tiny shapes set, its images resized to 384x288 without keeping their
 aspect ratio: the boxes are scaled back to the originals by two factors).
 
 At sizes that are not multiples of 32 the graph clips its proposals to the
@@ -13,11 +13,12 @@ import sys
 
 import pytest
 import torch
-from conftest import DEMO, ROOT, as_batch, decisive_model
+from conftest import ROOT, as_batch, decisive_model, table7_config
 
 from shufflenet_det.deploy import export_onnx
 
 pytest.importorskip('onnxruntime')
+BASE = table7_config('shufflenetv2', '40m')
 
 
 def test_onnx_and_pytorch_give_the_same_coco_map(tmp_path, shapes_root,
@@ -26,8 +27,9 @@ def test_onnx_and_pytorch_give_the_same_coco_map(tmp_path, shapes_root,
     config = tmp_path / 'shapes.py'
     data_root = f'{shapes_root}/'
     config.write_text(f'''
-_base_ = [{DEMO!r}]
+_base_ = [{BASE!r}]
 data_root = {data_root!r}
+metainfo = dict(classes=('circle', 'rectangle', 'triangle', 'star', 'cross'))
 pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(384, 288), keep_ratio=False),
@@ -35,11 +37,15 @@ pipeline = [
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
                                           'img_shape', 'scale_factor'))
 ]
-val_dataloader = dict(num_workers=0, persistent_workers=False,
-                      dataset=dict(data_root=data_root, pipeline=pipeline))
+val_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 ann_file='annotations/instances_val.json',
+                 data_prefix=dict(img='val/'), pipeline=pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
+model = dict(roi_head=dict(bbox_head=dict(num_classes=5)))
 ''')
     bgr, _ = as_batch(shapes_val, (288, 384))
     model = decisive_model(str(config), bgr)

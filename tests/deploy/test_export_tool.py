@@ -7,9 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import DEMO, ROOT
+from conftest import ROOT, table7_config
 
 ort = pytest.importorskip('onnxruntime')
+CONFIG = table7_config('shufflenetv2', '40m')
 
 
 def run_tool(*args):
@@ -20,10 +21,10 @@ def run_tool(*args):
 
 def test_export_dynamic_and_run_in_onnxruntime(tmp_path):
     out = str(tmp_path / 'lighthead.onnx')
-    # The demo detector with the 40M backbone; a score threshold that the
-    # untrained model's scores (~1/6) do not reach: every row is padding.
-    proc = run_tool(DEMO, '--out', out, '--dynamic', '--shape', '256', '320',
-                    '--verify', '--cfg-options', 'model.backbone.level=40M',
+    # A score threshold that the untrained model's scores (~1/81) do not
+    # reach: every row is padding.
+    proc = run_tool(CONFIG, '--out', out, '--dynamic', '--shape', '256',
+                    '320', '--verify', '--cfg-options',
                     'model.test_cfg.rcnn.score_thr=0.5')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (f'{out}: input (float32, N, 3, H, W) RGB 0-255 -> dets '
@@ -47,7 +48,7 @@ def test_export_dynamic_and_run_in_onnxruntime(tmp_path):
     (['missing.pth'], 'error: checkpoint missing.pth not found'),
 ])
 def test_errors_in_one_line(tmp_path, args, message):
-    proc = run_tool(DEMO, *args, '--out', str(tmp_path / 'x.onnx'))
+    proc = run_tool(CONFIG, *args, '--out', str(tmp_path / 'x.onnx'))
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert lines[0].startswith(message), proc.stderr

@@ -7,7 +7,7 @@ decisive heads (conftest.py says why)."""
 import numpy as np
 import pytest
 import torch
-from conftest import DEMO, as_batch, decisive_model, table7_config
+from conftest import as_batch, decisive_model, table7_config
 
 from shufflenet_det.deploy import export_onnx, ort_session
 from shufflenet_det.deploy.parity import box_iou, match_detections
@@ -94,7 +94,7 @@ def check_parity(model, session, bgr, rgb):
 
 
 @pytest.mark.parametrize('config', [
-    DEMO,  # ShuffleNet v2* 140M (configs/lighthead_v2star.py), 5 classes
+    table7_config('shufflenetv2star', '140m'),  # configs/lighthead_v2star.py
     table7_config('shufflenetv1', '40m'),
     table7_config('mobilenetv2', '40m'),
     table7_config('xception', '40m'),
@@ -126,9 +126,10 @@ def test_fewer_candidates_than_detection_rows(tmp_path, shapes_val):
     """16 proposals x 5 classes < 100 rows: the graph pads its candidates
     (and the check above also covers the empty rows)."""
     bgr, rgb = as_batch(shapes_val[:2], (256, 320))
-    model = decisive_model(DEMO, bgr, cfg_options={
-        'model.backbone.level': '40M',
-        'model.test_cfg.rpn.max_per_img': 16})
+    model = decisive_model(table7_config('shufflenetv2', '40m'), bgr,
+                           cfg_options={
+                               'model.roi_head.bbox_head.num_classes': 5,
+                               'model.test_cfg.rpn.max_per_img': 16})
     path = str(tmp_path / 'model.onnx')
     export_onnx(model, path, (256, 320), batch_size=2, debug=True)
     report = check_parity(model, ort_session(path, threads=1), bgr, rgb)
