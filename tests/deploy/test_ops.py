@@ -9,6 +9,10 @@ from torchvision.ops import nms, ps_roi_align as tv_ps_roi_align
 from shufflenet_det.deploy.ops import OPSET, onnx_nms, ps_roi_align
 
 ort = pytest.importorskip('onnxruntime')
+# torch.onnx.export(dynamo=False) says it is the legacy exporter (see
+# shufflenet_det/deploy/export.py); the tracer's notes concern constants.
+pytestmark = pytest.mark.filterwarnings(
+    'ignore::DeprecationWarning', 'ignore::torch.jit.TracerWarning')
 
 
 def _rois(b, r, h, w, gen, outside=False):
