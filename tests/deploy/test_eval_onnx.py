@@ -13,7 +13,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, as_batch, decisive_model, table7_config
+from deploy_helpers import ROOT, as_batch, decisive_model, table7_config
 
 from shufflenet_det.deploy import export_onnx
 

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, table7_config
+from deploy_helpers import ROOT, table7_config
 
 ort = pytest.importorskip('onnxruntime')
 CONFIG = table7_config('shufflenetv2', '40m')

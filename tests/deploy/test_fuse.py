@@ -3,7 +3,7 @@ BatchNorm layers are gone and the detector's outputs are unchanged
 (ShuffleNet v2* has ShuffleNet v2's modules, plus one more ConvModule)."""
 import pytest
 import torch
-from conftest import as_batch, decisive_model, table7_config
+from deploy_helpers import as_batch, decisive_model, table7_config
 
 from shufflenet_det.deploy import count_batchnorm, fold_batchnorm
 from shufflenet_det.utils.benchmark import build_detector, mmdet_batch

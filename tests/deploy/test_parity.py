@@ -3,11 +3,11 @@ detections that mmdet's ``LightHeadRCNN.predict`` gives, on shapes images,
 for several Table 7 cells; and the stages in between (the RPN's proposals,
 the R-CNN's raw outputs) agree too, so that a mismatch says where it
 comes from. The models are seeded, with measured BatchNorm statistics and
-decisive heads (conftest.py says why)."""
+decisive heads (deploy_helpers.py says why)."""
 import numpy as np
 import pytest
 import torch
-from conftest import as_batch, decisive_model, table7_config
+from deploy_helpers import as_batch, decisive_model, table7_config
 
 from shufflenet_det.deploy import export_onnx, ort_session
 from shufflenet_det.deploy.parity import box_iou, match_detections

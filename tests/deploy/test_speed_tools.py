@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from deploy_helpers import ROOT
 
 pytest.importorskip('onnxruntime')
 CONFIG = f'{ROOT}/configs/table7/lighthead_shufflenetv2_40m.py'

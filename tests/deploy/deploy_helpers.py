@@ -1,0 +1,74 @@
+"""Shared by the deployment tests (conftest.py has the fixtures): images in
+both layouts, and a seeded model whose scores are decisive enough for a
+parity test to mean something.
+
+A model straight from its initialisation is a poor reference: BatchNorm's
+initial statistics (mean 0, variance 1) leave the eval-mode activations
+vanishing (C5 ~ 1e-5), so that every RPN score is ~0.5 and every class
+score ~1 / (classes + 1), and near-ties decide which boxes win. So the
+backbone's BatchNorm statistics are measured on the test images (as a BN
+recalibration would) and the heads' layers get fan-in-scaled weights,
+drawn with a seed (the RPN's classifier scaled to logits of standard
+deviation 1): activations of order 1, RPN logits and class logits with a
+spread of order 1, and detections that do not hinge on the sixth
+decimal. No training is needed.
+"""
+import os.path as osp
+
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from shufflenet_det.utils.benchmark import build_detector, mmdet_batch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def table7_config(family, level):
+    return osp.join(ROOT, 'configs', 'table7',
+                    f'lighthead_{family}_{level}.py')
+
+
+def as_batch(images, shape):
+    """Images (BGR HWC uint8) resized to ``shape`` (H, W): the mmdet batch
+    (BGR CHW uint8, as the data loader yields) and the export's input (RGB
+    float32 0-255, (N, 3, H, W))."""
+    import mmcv
+    h, w = shape
+    bgr = [torch.from_numpy(mmcv.imresize(im, (w, h))).permute(2, 0, 1)
+           .contiguous() for im in images]
+    rgb = torch.stack([im.flip(0) for im in bgr]).float()
+    return bgr, rgb
+
+
+def decisive_model(config, bgr, seed=0, cfg_options=None):
+    """``config``'s detector (eval mode), with the backbone's BatchNorm
+    statistics measured on ``bgr`` and the heads re-drawn with ``seed``
+    (module docstring)."""
+    model = build_detector(config, cfg_options=cfg_options, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        bns = [m for m in model.backbone.modules()
+               if isinstance(m, _BatchNorm)]
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # a plain average over the batches seen
+            bn.train()
+        model.backbone(model.data_preprocessor(mmdet_batch(bgr),
+                                               False)['inputs'])
+        model.eval()
+        for head in (model.thin_map, model.rpn_head, model.roi_head):
+            for m in head.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    fan_in = m.weight[0].numel()
+                    m.weight.normal_(0, (2 / fan_in)**0.5, generator=gen)
+        # Deltas of ~0.1: boxes near their anchors (with deltas of ~1 some
+        # become slivers, whose IoU float rounding alone changes).
+        model.rpn_head.rpn_reg.weight.mul_(0.1)
+        # RPN logits of standard deviation 1: no sigmoid saturated to 1.0
+        # (ties that either side may order its own way).
+        c4 = model.backbone(model.data_preprocessor(mmdet_batch(bgr),
+                                                    False)['inputs'])[0]
+        logits = model.rpn_head((c4, ))[0][0]
+        model.rpn_head.rpn_cls.weight.div_(logits.std())
+    return model
