@@ -214,7 +214,7 @@ def test_object_options(tmp_path):
         args = json.load(f)['info']['generator_args']
     assert (args['min_object_size'], args['max_objects'],
             args['random_color_prob']) == (32, 2, 0.0)
-    with pytest.raises(ValueError, match='at least 4'):
+    with pytest.raises(ValueError, match='at least 120 px'):
         _generate(tmp_path / 'bad', min_size=(100, 100),
                   max_size=(100, 100), min_object=30)
     with pytest.raises(ValueError, match='max_objects'):

@@ -45,8 +45,7 @@ def test_norm_before_relu():
                                kernel_size=3, norm_cfg=dict(type='BN'))
     assert isinstance(layer.norm, nn.BatchNorm2d)
     assert layer.norm.num_features == 5
-    for conv in layer.branch_b:  # a sum pushed far below zero
-        nn.init.constant_(conv.bias, -50.0)
+    nn.init.constant_(layer.branch_b[1].bias, -50.0)  # sum far below 0
     x = torch.randn(2, 4, 6, 7)
     s = layer.branch_a(x) + layer.branch_b(x)
     expected = torch.relu(torch.nn.functional.batch_norm(
