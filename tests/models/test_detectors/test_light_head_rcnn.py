@@ -207,9 +207,11 @@ def test_backbone_swap(backbone, channels):
     assert results[0].pred_instances.bboxes.shape[1] == 4
 
 
-@pytest.mark.parametrize('path', ['configs/lighthead_v2star.py',
-                                  'configs/demo/lighthead_v2star_shapes.py'])
-def test_configs_build(path):
+@pytest.mark.parametrize('path,c4', [
+    ('configs/lighthead_v2star.py', 232),  # C4 of V2* 1x (140M)
+    ('configs/demo/lighthead_v2star_shapes.py', 96),  # V2* 0.5x (40M)
+    ('configs/demo/lighthead_v2star_shapes_pretrained.py', 96)])
+def test_configs_build(path, c4):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmdet'
     assert 'shufflenet_det' in cfg.custom_imports.imports
@@ -217,10 +219,12 @@ def test_configs_build(path):
     model = MODELS.build(cfg.model)
     assert type(model).__name__ == 'LightHeadRCNN'
     assert type(model.backbone).__name__ == 'ShuffleNetV2Star'
-    assert model.backbone.out_channels[1] == 232  # C4 of V2* 1x
-    assert model.rpn_head.in_channels == 232
+    assert model.backbone.out_channels[1] == c4
+    assert model.rpn_head.in_channels == c4
     assert model.thin_map.in_channels == 1024
     assert model.rpn_head.num_anchors == 15
+    # The paper's thin map in the COCO configs; BN on it from scratch.
+    assert (model.thin_map.norm is None) == (c4 == 232)
 
 
 def test_demo_config_is_the_shapes_dataset():
