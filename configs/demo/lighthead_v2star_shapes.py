@@ -82,20 +82,22 @@ model = dict(
             neg_pos_ub=-1, add_gt_as_proposals=True))),
     test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=300)))
 
-# Schedule: 11 epochs of 150 iterations (make demo's 600 training images),
-# about 10 minutes on 2 cores; evaluated once, at the end. AdamW: from
-# scratch, SGD (lr 0.02, momentum 0.9) did not fit 4 images in 200
-# iterations, AdamW (lr 1e-3) found all their objects in 120.
-max_epochs = 11
+# Schedule: 14 epochs of 144 iterations (make demo's 600 training images,
+# the empty ones filtered), about 12.5 minutes on 2 cores; evaluated once,
+# at the end. AdamW: from scratch, SGD (lr 0.02, momentum 0.9) did not fit
+# 4 images in 200 iterations, AdamW (lr 1e-3) found all their objects in
+# 120. Measured on make demo's data: lr 1e-3 x 11 epochs -> mAP 35.0,
+# lr 2e-3 x 14 epochs -> mAP 54.8.
+max_epochs = 14
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0,
          end=50),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[10], gamma=0.1)
+         milestones=[13], gamma=0.1)
 ]
 optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=1e-4))
+    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4))
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=2, max_keep_ckpts=2))
