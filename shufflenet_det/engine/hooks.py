@@ -2,6 +2,7 @@ import logging
 import math
 import os
 import random
+import time
 
 import numpy as np
 import torch
@@ -156,12 +157,10 @@ class TrainTimeBudgetHook(Hook):
         self._start = None
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
-        import time
         self._start = time.perf_counter()
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
-        import time
         self.spent += time.perf_counter() - self._start
         if self.spent < self.budget:
             return
