@@ -83,10 +83,11 @@ model = dict(
     test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=300)))
 
 # Schedule: 13 epochs of 144 iterations (make demo's 600 training images,
-# the empty ones filtered), 11-15 minutes on 2 cores (0.36-0.50 s per
-# iteration: this shared machine's speed varies by up to 30% from one hour
-# to the next); evaluated at epochs 5, 10 and 13 (~8 s each), so that the
-# curves show mAP rising. AdamW: from scratch, SGD (lr 0.02, momentum 0.9)
+# the empty ones filtered): `time make demo` took 16 min 35 s and 16 min
+# 49 s on 2 cores in slow hours (0.43-0.55 s per iteration; this shared
+# machine's speed varies by up to 30% from one hour to the next);
+# evaluated at epochs 5, 10 and 13 (~7 s each), so that the curves show
+# mAP rising. AdamW: from scratch, SGD (lr 0.02, momentum 0.9)
 # did not fit 4 images in 200 iterations, AdamW (lr 1e-3) found all their
 # objects in 120. Measured on make demo's data (COCO mAP on its 100 val
 # images; README, "The embedded demo"):
