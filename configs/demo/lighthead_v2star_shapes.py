@@ -109,7 +109,8 @@ param_scheduler = [
          milestones=[12], gamma=0.1)
 ]
 optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4))
+    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4,
+                   fused=True))
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=2, max_keep_ckpts=2))

@@ -73,3 +73,52 @@ def test_init_normal_001():
 def test_even_kernel_rejected():
     with pytest.raises(ValueError, match='odd'):
         LargeSeparableConv(in_channels=8, kernel_size=14)
+
+
+def test_training_on_cpu_matches_plain_convolutions():
+    """The 1 x k convolutions run transposed when training on CPU (a
+    oneDNN speed quirk): outputs and gradients must be those of the plain
+    convolutions with the same weights, and the weights must initialise
+    and load as nn.Conv2d's."""
+    torch.manual_seed(0)
+    layer = LargeSeparableConv(in_channels=6, mid_channels=4, out_channels=5,
+                               kernel_size=5)
+    layer.init_weights()
+    for conv in [*layer.branch_a, *layer.branch_b]:
+        assert isinstance(conv, nn.Conv2d)
+        assert abs(conv.weight.std().item() - 0.01) < 0.004
+    for conv in [*layer.branch_a, *layer.branch_b]:  # non-trivial values
+        nn.init.normal_(conv.weight)
+        nn.init.normal_(conv.bias)
+    layer.train()
+    x = torch.randn(2, 6, 7, 9, requires_grad=True)
+    out = layer(x)
+    g = torch.randn_like(out)
+    out.backward(g)
+
+    def ref(x):
+        F = torch.nn.functional
+        (a1, a2), (b1, b2) = layer.branch_a, layer.branch_b
+        a = F.conv2d(F.conv2d(x, a1.weight, a1.bias, padding=(2, 0)),
+                     a2.weight, a2.bias, padding=(0, 2))
+        b = F.conv2d(F.conv2d(x, b1.weight, b1.bias, padding=(0, 2)),
+                     b2.weight, b2.bias, padding=(2, 0))
+        return torch.relu(a + b)
+
+    x2 = x.detach().clone().requires_grad_()
+    params = list(layer.parameters())
+    ref_grads = torch.autograd.grad(ref(x2), [x2] + params, g)
+    torch.testing.assert_close(out, ref(x.detach()))
+    torch.testing.assert_close(x.grad, ref_grads[0])
+    for p, rg in zip(params, ref_grads[1:]):
+        torch.testing.assert_close(p.grad, rg)
+    # Inference gives the same map.
+    layer.eval()
+    torch.testing.assert_close(layer(x.detach()), out.detach())
+    # The state dict is that of plain convolutions.
+    plain = nn.ModuleDict(dict(
+        branch_a=nn.Sequential(nn.Conv2d(6, 4, (5, 1)),
+                               nn.Conv2d(4, 5, (1, 5))),
+        branch_b=nn.Sequential(nn.Conv2d(6, 4, (1, 5)),
+                               nn.Conv2d(4, 5, (5, 1)))))
+    plain.load_state_dict(layer.state_dict())
