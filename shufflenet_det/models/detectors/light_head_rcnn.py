@@ -40,12 +40,23 @@ class LightHeadRCNN(TwoStageDetector):
         rpn_head (dict): RPN config (mmdet's ``RPNHead``), fed C4 only.
         roi_head (dict): R-CNN config (mmdet's ``StandardRoIHead``), fed the
             thin map only.
+        channels_last (bool): ``extract_feat`` hands the backbone the batch
+            in channels-last (NHWC) memory; the layers that keep the layout
+            run on it (in ShuffleNet, the stem and the first units, up to
+            the first channel shuffle). Same results up to fp32 rounding.
+            On CPU (oneDNN) it made a training iteration of the embedded
+            demo 7-8% faster (0.439 -> 0.406 s and 0.500 -> 0.464 s, 2
+            cores, the same batches alternated; the stem alone: 52 -> 39 ms
+            forward + backward); converting the whole network, weights
+            included, gained no more. Not measured on GPU; exports
+            (``shufflenet_det.deploy``) do not use it. Default: False.
         train_cfg, test_cfg, data_preprocessor, init_cfg: as mmdet's
             ``TwoStageDetector``.
     """
 
     def __init__(self, backbone, thin_map, rpn_head, roi_head, train_cfg,
-                 test_cfg, data_preprocessor=None, init_cfg=None):
+                 test_cfg, data_preprocessor=None, init_cfg=None,
+                 channels_last=False):
         super().__init__(
             backbone=backbone, neck=None, rpn_head=None, roi_head=roi_head,
             train_cfg=train_cfg, test_cfg=test_cfg,
@@ -66,6 +77,7 @@ class LightHeadRCNN(TwoStageDetector):
             thin_map['in_channels'] = c5_channels
         self.thin_map = MODELS.build(thin_map)
         self._check_layout(strides)
+        self.channels_last = channels_last
         # Under autocast (fp16 inference, --amp) the box head's outputs are
         # float16, and so the boxes and scores that reach mmcv's NMS, whose
         # kernels take float32 only ("expected scalar type Float but found
@@ -114,6 +126,9 @@ class LightHeadRCNN(TwoStageDetector):
     def extract_feat(self, batch_inputs):
         """Returns ``((C4, ), (thin map, ))``, the RPN's and the R-CNN's
         inputs: (B, C4, H/16, W/16) and (B, 490, H/32, W/32)."""
+        if self.channels_last:
+            batch_inputs = batch_inputs.contiguous(
+                memory_format=torch.channels_last)
         c4, c5 = self.backbone(batch_inputs)
         return (c4, ), (self.thin_map(c5), )
 

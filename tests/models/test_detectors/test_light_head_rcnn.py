@@ -151,6 +151,66 @@ def test_predict_and_tensor_mode(model):
     assert bbox_pred.shape == (cls_score.shape[0], 4 * NUM_CLASSES)
 
 
+def test_channels_last_gives_the_same_losses_grads_and_detections():
+    """channels_last=True (the demo's speed option) only changes the memory
+    layout: one training step's losses and gradients, and the features at
+    inference, are those of the default layout."""
+    plain = _build(_model_cfg())
+    cl_cfg = _model_cfg()
+    cl_cfg.channels_last = True
+    fast = _build(cl_cfg)
+    fast.load_state_dict(plain.state_dict())
+    grads, all_losses = [], []
+    # Noise breaks the ties of the flat rectangles in the stem's max-pool,
+    # where either layout may route the gradient to another equal maximum.
+    noise = torch.randn(2, 3, 128, 160, generator=torch.Generator()
+                        .manual_seed(0))
+    for m in (plain, fast):
+        m.train()
+        data = m.data_preprocessor(_batch(), True)
+        data['inputs'] = data['inputs'] + 0.01 * noise
+        seen = []
+        hook = m.backbone.register_forward_pre_hook(
+            lambda mod, args: seen.append(args[0]))
+        torch.manual_seed(1)  # the RoI sampler draws at random
+        losses = m.loss(data['inputs'], data['data_samples'])
+        hook.remove()
+        total, _ = m.parse_losses(losses)
+        m.zero_grad()
+        total.backward()
+        all_losses.append({
+            k: float((sum(v) if isinstance(v, list) else v).detach())
+            for k, v in losses.items()})
+        grads.append([p.grad.clone() for p in m.parameters()
+                      if p.grad is not None])
+        # The backbone gets the batch channels-last (NHWC) or as it was.
+        assert seen[0].is_contiguous(memory_format=torch.channels_last) \
+            == (m is fast)
+    assert all_losses[0].keys() == all_losses[1].keys()
+    for k in all_losses[0]:
+        assert all_losses[1][k] == pytest.approx(all_losses[0][k], rel=1e-4,
+                                                 abs=1e-5), k
+    assert len(grads[0]) == len(grads[1]) > 100
+    # fp32 rounding differs between the layouts' kernels and grows through
+    # ~50 BN layers in training mode: gradients agree to ~1% (a wrong
+    # channel order would give differences of order 1). Gradients that are
+    # zero but for rounding (<1e-6) are left out.
+    for g0, g1 in zip(*grads):
+        if g0.norm() > 1e-6:
+            assert (g1 - g0).norm() / g0.norm() < 0.03, tuple(g0.shape)
+    # Inference: the same RPN input and thin map (the detections of an
+    # untrained model are near-ties, whose order rounding may swap).
+    feats = []
+    for m in (plain, fast):
+        m.eval()
+        with torch.no_grad():
+            data = m.data_preprocessor(_batch(), False)
+            (c4, ), (thin, ) = m.extract_feat(data['inputs'])
+        feats.append((c4, thin))
+    for f0, f1 in zip(*feats):
+        torch.testing.assert_close(f1, f0, rtol=1e-4, atol=1e-4)
+
+
 def test_predict_under_fp16_autocast():
     """fp16 inference (tools/analysis/benchmark.py --fp16): the final NMS
     gets float32 boxes and scores (mmcv's NMS kernels take no others), here
