@@ -86,18 +86,21 @@ model = dict(
     test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=300)))
 
 # Schedule: 13 epochs of 144 iterations (make demo's 600 training images,
-# the empty ones filtered): `time make demo` took 16 min 35 s and 16 min
-# 49 s on 2 cores in slow hours (0.43-0.55 s per iteration; this shared
-# machine's speed varies by up to 30% from one hour to the next);
-# evaluated at epochs 5, 10 and 13 (~7 s each), so that the curves show
-# mAP rising. AdamW: from scratch, SGD (lr 0.02, momentum 0.9)
-# did not fit 4 images in 200 iterations, AdamW (lr 1e-3) found all their
-# objects in 120. Measured on make demo's data (COCO mAP on its 100 val
-# images; README, "The embedded demo"):
+# the empty ones filtered): `time make demo` took 14 min 39 s on 2 cores
+# (0.39-0.46 s per iteration; mAP 54.7), where the same recipe without
+# channels_last, fused AdamW and the transposed 1 x 15 convs took 17 min
+# 29 s in the same hour (this shared machine's speed varies by up to 30%
+# from one hour to the next); evaluated at epochs 5, 10 and 13 (~7 s
+# each), so that the curves show mAP rising.
+# AdamW: from scratch, SGD (lr 0.02, momentum 0.9) did not fit 4 images in
+# 200 iterations, AdamW (lr 1e-3) found all their objects in 120.
+# Measured on make demo's data (COCO mAP on its 100 val images; README,
+# "The embedded demo"):
 #   lr 1e-3, 256 RoIs, 11 epochs              35.0
 #   lr 2e-3, 256 RoIs, 14 epochs              54.8, 53.8
 #   lr 2e-3, 256 RoIs, 13 epochs              51.9, 51.4
-#   lr 2e-3, 128 RoIs, 13 epochs (this)       52.2
+#   lr 2e-3, 128 RoIs, 13 epochs (this)       52.2 (x3); 51.9, 54.7 with
+#                                               the CPU speed-ups
 #   lr 3e-3, 256 RoIs, 11 epochs              45.3
 #   lr 3e-3, 128 RoIs, 13 / 12 epochs         53.6 / 51.6 and 44.0
 # lr 3e-3 is faster early but less stable (the same 12-epoch config: 51.6
