@@ -27,6 +27,35 @@ def test_budget_stops_training_and_evaluates(tmp_path, shapes_root):
     assert '| tiny.py | 0.05 |' in proc.stdout
 
 
+def test_a_model_that_detects_nothing_scores_zero():
+    """A detector still in its warm-up may detect nothing on the val set;
+    mmdet then logs an error and no mAP. The comparison goes on with 0 for
+    it, flagged, rather than stopping; a log with neither is an error that
+    names the log."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'same_budget', f'{ROOT}/tools/analysis/same_budget.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    line = 'bbox_mAP_copypaste: 0.132 0.301 0.095 0.080 0.150 0.190'
+    empty = ('ERROR - coco_metric.py - compute_metrics - 465 - The testing '
+             'results of the whole dataset is empty.')
+    assert tool.read_map(line, 'a.py', 'a.log') == (
+        [0.132, 0.301, 0.095, 0.080, 0.150, 0.190], True)
+    assert tool.read_map(empty, 'a.py', 'a.log') == ([0.0] * 6, False)
+    # The last evaluation counts.
+    assert tool.read_map(line + '\n' + empty, 'a.py', 'a.log')[1] is False
+    assert tool.read_map(empty + '\n' + line, 'a.py', 'a.log')[1] is True
+    with pytest.raises(RuntimeError, match='a.log'):
+        tool.read_map('Traceback ...', 'a.py', 'a.log')
+    row = tool.table([dict(config='x/fpn.py', minutes=4, iterations=52,
+                           seconds_per_iter=4.6, bbox_mAP=0.0,
+                           bbox_mAP_50=0.0, bbox_mAP_75=0.0,
+                           detections=False)])
+    assert '| fpn.py | 4 | 52 | 4.60 | 0.0 (no detections) | 0.0 | 0.0 |' \
+        in row
+
+
 def test_budget_hook_rejects_nonpositive_minutes():
     from shufflenet_det.engine import TrainTimeBudgetHook
     with pytest.raises(ValueError, match='minutes'):

@@ -90,27 +90,43 @@ def run_one(config, minutes, work_dir):
     iters = _last(r'stopping after iteration (\d+)', text, int)
     if iters is None:
         iters = _last(r'Iter\(train\) \[\s*(\d+)/', text, int)
-    copypaste = re.findall(r'bbox_mAP_copypaste: ([-\d. ]+)', text)
-    if not copypaste:
-        raise RuntimeError(f'{config}: no bbox_mAP_copypaste line in '
-                           f'{log_path}')
-    ap = [float(v) for v in copypaste[-1].split()]
+    ap, detections = read_map(text, config, log_path)
     return dict(config=config, minutes=minutes, iterations=iters,
                 seconds_per_iter=minutes * 60 / iters if iters else None,
                 wall_minutes=wall / 60, bbox_mAP=ap[0], bbox_mAP_50=ap[1],
                 bbox_mAP_75=ap[2], bbox_mAP_s=ap[3], bbox_mAP_m=ap[4],
-                bbox_mAP_l=ap[5], log=log_path)
+                bbox_mAP_l=ap[5], detections=detections, log=log_path)
+
+
+# mmdet's CocoMetric logs this, and no mAP, when a model detected nothing
+# on the whole val set (e.g. a detector still in its warm-up).
+NO_DETECTIONS = 'The testing results of the whole dataset is empty'
+
+
+def read_map(text, config, log_path):
+    """The six COCO APs of the last evaluation in a training log, and
+    whether there were detections; a model that detected nothing scores
+    0."""
+    copypaste = re.findall(r'bbox_mAP_copypaste: ([-\d. ]+)', text)
+    empty = text.rfind(NO_DETECTIONS)
+    if copypaste and text.rfind('bbox_mAP_copypaste') > empty:
+        return [float(v) for v in copypaste[-1].split()], True
+    if empty >= 0:
+        return [0.0] * 6, False
+    raise RuntimeError(f'{config}: no bbox_mAP_copypaste line in '
+                       f'{log_path}')
 
 
 def table(results):
     lines = ['| detector | training minutes | iterations | s / iter | '
              'mAP | AP50 | AP75 |', '|---|---|---|---|---|---|---|']
     for r in results:
+        none = '' if r.get('detections', True) else ' (no detections)'
         lines.append(
             f"| {osp.basename(r['config'])} | {r['minutes']:g} | "
             f"{r['iterations']} | {r['seconds_per_iter']:.2f} | "
-            f"{100 * r['bbox_mAP']:.1f} | {100 * r['bbox_mAP_50']:.1f} | "
-            f"{100 * r['bbox_mAP_75']:.1f} |")
+            f"{100 * r['bbox_mAP']:.1f}{none} | "
+            f"{100 * r['bbox_mAP_50']:.1f} | {100 * r['bbox_mAP_75']:.1f} |")
     return '\n'.join(lines)
 
 
@@ -126,7 +142,9 @@ def main(argv=None):
             return 1
         r = results[-1]
         print(f'  {r["iterations"]} iterations, mAP '
-              f'{100 * r["bbox_mAP"]:.1f}', flush=True)
+              f'{100 * r["bbox_mAP"]:.1f}'
+              + ('' if r['detections'] else ' (no detections on the val '
+                 'set)'), flush=True)
     out = args.json or osp.join(args.work_dir, 'same_budget.json')
     with open(out, 'w') as f:
         json.dump(dict(minutes=args.minutes, torch_threads=os.environ.get(
