@@ -21,7 +21,8 @@ class _RowConv2d(nn.Conv2d):
     """
 
     def forward(self, x):
-        if not (self.training and x.device.type == 'cpu'):
+        if not (self.training and x.device.type == 'cpu') or \
+                self.padding_mode != 'zeros' or isinstance(self.padding, str):
             return super().forward(x)
         y = F.conv2d(x.transpose(2, 3), self.weight.transpose(2, 3),
                      self.bias, self.stride[::-1], self.padding[::-1],

@@ -92,6 +92,9 @@ def test_training_on_cpu_matches_plain_convolutions():
         nn.init.normal_(conv.bias)
     layer.train()
     x = torch.randn(2, 6, 7, 9, requires_grad=True)
+    # The 1 x k convs take the transposed path in training (checked below
+    # against plain convolutions), the plain one in eval.
+    assert 'Transpose' in layer.branch_b[0](x).grad_fn.name()
     out = layer(x)
     g = torch.randn_like(out)
     out.backward(g)
@@ -114,6 +117,7 @@ def test_training_on_cpu_matches_plain_convolutions():
         torch.testing.assert_close(p.grad, rg)
     # Inference gives the same map.
     layer.eval()
+    assert 'Convolution' in layer.branch_b[0](x).grad_fn.name()
     torch.testing.assert_close(layer(x.detach()), out.detach())
     # The state dict is that of plain convolutions.
     plain = nn.ModuleDict(dict(
