@@ -99,8 +99,8 @@ model = dict(
 #   lr 1e-3, 256 RoIs, 11 epochs              35.0
 #   lr 2e-3, 256 RoIs, 14 epochs              54.8, 53.8
 #   lr 2e-3, 256 RoIs, 13 epochs              51.9, 51.4
-#   lr 2e-3, 128 RoIs, 13 epochs (this)       52.2 (x3); 51.9, 54.7 with
-#                                               the CPU speed-ups
+#   lr 2e-3, 128 RoIs, 13 epochs (this)       52.2 (x3); with the CPU
+#                                             speed-ups 51.9, 54.7 (x3)
 #   lr 3e-3, 256 RoIs, 11 epochs              45.3
 #   lr 3e-3, 128 RoIs, 13 / 12 epochs         53.6 / 51.6 and 44.0
 # lr 3e-3 is faster early but less stable (the same 12-epoch config: 51.6

@@ -151,7 +151,7 @@ def test_predict_and_tensor_mode(model):
     assert bbox_pred.shape == (cls_score.shape[0], 4 * NUM_CLASSES)
 
 
-def test_channels_last_gives_the_same_losses_grads_and_detections():
+def test_channels_last_gives_the_same_losses_grads_and_features():
     """channels_last=True (the demo's speed option) only changes the memory
     layout: one training step's losses and gradients, and the features at
     inference, are those of the default layout."""
