@@ -8,6 +8,11 @@ _base_ = [
     '../_base_/schedules/schedule_2x.py', '../_base_/default_runtime.py'
 ]
 model = dict(
+    # The input of the official V1 ImageNet weights (megvii ShuffleNet-Series
+    # ShuffleNetV1/train.py, ToBGRTensor): BGR in 0-255, no mean/std
+    # (checkpoints/README.md; LightHeadRCNN stops when they disagree).
+    data_preprocessor=dict(mean=[0., 0., 0.], std=[1., 1., 1.],
+                           bgr_to_rgb=False),
     backbone=dict(
         _delete_=True,
         type='Table7Backbone',

@@ -18,7 +18,8 @@ from PIL import Image
 
 from mmdet.registry import MODELS
 from shufflenet_det.datasets.shapes import CLASSES, make_image
-from shufflenet_det.models.backbones.pretrained import load_pretrained
+from shufflenet_det.models.backbones.pretrained import (IMAGENET_RGB,
+                                                       load_pretrained)
 
 PRETRAIN = osp.join(ROOT, 'configs', 'pretrain',
                     'shufflenetv2star_40m_16xb64_in1k.py')
@@ -138,6 +139,11 @@ def test_pretrain_resume_then_table7_config_loads_it(tmp_path, crops_root):
 
     report = load_pretrained(MODELS.build(cfg.model.backbone), ckpt)
     assert report['missing'] == [] and report['unexpected'] == []
+    # The run's own config (meta['cfg']) says which input the weights were
+    # trained on; it is the one the detection config feeds (LightHeadRCNN
+    # checks it: tests/models/test_backbones/test_pretrained_routes.py).
+    trained_on = {k: report['input'][k] for k in IMAGENET_RGB}
+    assert trained_on == dict(IMAGENET_RGB)
 
 
 def test_pretrain_without_imagenet_stops_with_one_line(tmp_path):

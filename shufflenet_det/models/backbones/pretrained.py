@@ -11,6 +11,8 @@ keys and calls :func:`load_pretrained`.
 import logging
 from collections import OrderedDict
 
+import torch
+
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -19,6 +21,134 @@ from .converters import describe_layout
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint that does not fit the backbone."""
+
+
+class InputMismatchError(ValueError):
+    """A detector whose data_preprocessor feeds its pretrained backbone
+    another input than the one the weights were trained on."""
+
+
+#: The input a source trained its ImageNet weights on, in the terms of
+#: mmdet's ``DetDataPreprocessor`` (images are loaded BGR, 0-255;
+#: ``bgr_to_rgb`` True: the network sees RGB; then ``(x - mean) / std``).
+#: torchvision: ``ToTensor()`` + ``Normalize`` with the ImageNet statistics
+#: (its ``IMAGENET1K_V1`` transforms); mmpretrain and this project's
+#: pretraining (configs/pretrain/): the same figures on 0-255 RGB.
+IMAGENET_RGB = dict(mean=(123.675, 116.28, 103.53),
+                    std=(58.395, 57.12, 57.375), bgr_to_rgb=True)
+#: megvii-model/ShuffleNet-Series (ShuffleNetV1/train.py, ``ToBGRTensor``):
+#: BGR pixels in 0-255, no mean or std.
+RAW_BGR = dict(mean=(0., 0., 0.), std=(1., 1., 1.), bgr_to_rgb=False)
+#: layout name (as the converters call it) -> the input of its weights
+LAYOUT_INPUTS = {'torchvision': IMAGENET_RGB, 'megvii': RAW_BGR,
+                 'mmpretrain': IMAGENET_RGB}
+
+
+def _input_from_cfg(cfg_text):
+    """The input an mmengine run trained on, from the config text it saved
+    in its checkpoint's ``meta['cfg']``; None when it cannot be read."""
+    from mmengine.config import Config
+    try:
+        cfg = Config.fromstring(cfg_text, '.py')
+    except Exception:  # a config of another version, missing imports ...
+        return None
+    # mmengine configs: data_preprocessor; mmcv 1.x (mmcls 0.x) configs:
+    # img_norm_cfg, the Normalize step of their pipelines.
+    pre = (cfg.get('data_preprocessor')
+           or cfg.get('model', {}).get('data_preprocessor')
+           or cfg.get('img_norm_cfg'))
+    if not isinstance(pre, dict):
+        return None
+    # mmpretrain's ClsDataPreprocessor says to_rgb, mmdet's bgr_to_rgb;
+    # both leave the pixels as they are when no mean/std is given.
+    mean, std = pre.get('mean'), pre.get('std')
+    return dict(mean=tuple(mean) if mean is not None else (0., 0., 0.),
+                std=tuple(std) if std is not None else (1., 1., 1.),
+                bgr_to_rgb=bool(pre.get('to_rgb', pre.get('bgr_to_rgb',
+                                                          False))))
+
+
+def checkpoint_input(raw, layout):
+    """The input the weights of a loaded checkpoint were trained on
+    (a dict as :data:`IMAGENET_RGB`), or None when the file does not say.
+
+    A foreign layout says it by being that layout (:data:`LAYOUT_INPUTS`);
+    a file written by ``tools/model_converters/`` keeps its source's name in
+    ``meta['layout']``; a checkpoint of an mmengine run (``tools/pretrain.py``,
+    mmpretrain) has its config, and so its ``data_preprocessor``, in
+    ``meta['cfg']``.
+    """
+    if layout in LAYOUT_INPUTS:
+        return dict(LAYOUT_INPUTS[layout], source=f'{layout} layout')
+    meta = raw.get('meta') if isinstance(raw, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    if meta.get('layout') in LAYOUT_INPUTS:
+        return dict(LAYOUT_INPUTS[meta['layout']],
+                    source=f'converted from the {meta["layout"]} layout')
+    # mmengine runs save their config as meta['cfg'], mmcv 1.x releases as
+    # meta['config'].
+    text = meta.get('cfg') or meta.get('config')
+    if isinstance(text, str):
+        found = _input_from_cfg(text)
+        if found is not None:
+            return dict(found,
+                        source='the data_preprocessor of its training config')
+    return None
+
+
+def _fmt(values):
+    return '[' + ', '.join(f'{v:g}' for v in values) + ']'
+
+
+def check_pretrained_input(backbone, data_preprocessor):
+    """Stop a detector that would feed its pretrained backbone another input
+    than its weights were trained on (channel order, pixel range, mean, std):
+    such a run trains, and only its mAP is lower.
+
+    ``backbone.pretrained_input`` is set by :func:`init_from_pretrained`
+    (None or absent: the checkpoint does not say, nothing is checked).
+    ``data_preprocessor`` is mmdet's ``DetDataPreprocessor`` (or any
+    ``ImgDataPreprocessor``).
+
+    Raises:
+        InputMismatchError: naming the checkpoint, what its weights expect,
+            what the config feeds, and the ``model.data_preprocessor``
+            settings that fix it.
+    """
+    want = getattr(backbone, 'pretrained_input', None)
+    if want is None or data_preprocessor is None or not hasattr(
+            data_preprocessor, '_channel_conversion'):
+        return
+    if getattr(data_preprocessor, '_enable_normalize', False):
+        mean = data_preprocessor.mean.flatten().tolist()
+        std = data_preprocessor.std.flatten().tolist()
+    else:
+        mean, std = [0., 0., 0.], [1., 1., 1.]
+    rgb = bool(data_preprocessor._channel_conversion)
+    same = (rgb == want['bgr_to_rgb']
+            and torch.allclose(torch.tensor(mean), torch.tensor(want['mean']),
+                               atol=1e-3)
+            and torch.allclose(torch.tensor(std), torch.tensor(want['std']),
+                               atol=1e-3))
+    if same:
+        return
+
+    def says(m, s, to_rgb):
+        order = 'RGB' if to_rgb else 'BGR'
+        if all(v == 0 for v in m) and all(v == 1 for v in s):
+            return f'{order} pixels in 0-255 without mean/std'
+        return f'{order} pixels, mean {_fmt(m)}, std {_fmt(s)}'
+
+    raise InputMismatchError(
+        f'{type(backbone).__name__} loads {want.get("checkpoint", "its checkpoint")} '
+        f'({want.get("source", "?")}), whose weights were trained on '
+        f'{says(want["mean"], want["std"], want["bgr_to_rgb"])}, but '
+        f'model.data_preprocessor feeds {says(mean, std, rgb)}. Set '
+        f'model.data_preprocessor: mean={_fmt(want["mean"])}, '
+        f'std={_fmt(want["std"])}, bgr_to_rgb={want["bgr_to_rgb"]} (as '
+        'checkpoints/README.md lists per source), or use weights trained on '
+        'the input the config gives.')
 
 
 def _strip(state, prefix):
@@ -99,7 +229,9 @@ def load_pretrained(model, checkpoint, convert=None, map_location='cpu',
             ``'backbone.'`` of a detector). Default: None.
 
     Returns:
-        dict: ``missing`` and ``unexpected`` keys, and the ``layout`` name.
+        dict: ``missing`` and ``unexpected`` keys, the ``layout`` name and
+        ``input``, the input the weights were trained on
+        (:func:`checkpoint_input`; None when the file does not say).
 
     Raises:
         CheckpointMismatchError (a ValueError): no key of the checkpoint fits
@@ -155,6 +287,9 @@ def load_pretrained(model, checkpoint, convert=None, map_location='cpu',
                and not k.endswith('num_batches_tracked')]
     unexpected = [k for k in state if k not in own]
     model.load_state_dict(state, strict=False)
+    found_input = checkpoint_input(raw, layout)
+    if found_input is not None:
+        found_input['checkpoint'] = str(checkpoint)
     msg = (f'Loaded {len(common)} tensors from {checkpoint} ({layout} '
            f'layout) into {name}.')
     if missing:
@@ -165,7 +300,8 @@ def load_pretrained(model, checkpoint, convert=None, map_location='cpu',
                 f'({len(unexpected)}): {_key_list(unexpected)}')
     level = logging.WARNING if missing or unexpected else logging.INFO
     print_log(msg, logger=logger, level=level)
-    return dict(missing=missing, unexpected=unexpected, layout=layout)
+    return dict(missing=missing, unexpected=unexpected, layout=layout,
+                input=found_input)
 
 
 def init_from_pretrained(module, converters=()):
@@ -178,9 +314,11 @@ def init_from_pretrained(module, converters=()):
     """
     cfg = module.init_cfg
     if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-        load_pretrained(module, cfg['checkpoint'], convert=converters,
-                        map_location=cfg.get('map_location', 'cpu'),
-                        prefix=cfg.get('prefix'))
+        result = load_pretrained(module, cfg['checkpoint'],
+                                 convert=converters,
+                                 map_location=cfg.get('map_location', 'cpu'),
+                                 prefix=cfg.get('prefix'))
+        module.pretrained_input = result['input']
         module._is_init = True
         return True
     return False

@@ -5,6 +5,8 @@ import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.registry import MODELS
 
+from ..backbones.pretrained import check_pretrained_input
+
 
 def _outputs_to_float32(module, args, outputs):
     return tuple(o.float() if torch.is_tensor(o) and o.is_floating_point()
@@ -122,6 +124,13 @@ class LightHeadRCNN(TwoStageDetector):
                 f'LightHeadRCNN: thin_map.out_channels is '
                 f'{self.thin_map.out_channels}, the RoI extractor reads '
                 f'{ps_channels} channels.')
+
+    def init_weights(self):
+        """As mmengine's, then stop when ``data_preprocessor`` would feed
+        the pretrained backbone another input than its weights were trained
+        on (:func:`~..backbones.pretrained.check_pretrained_input`)."""
+        super().init_weights()
+        check_pretrained_input(self.backbone, self.data_preprocessor)
 
     def extract_feat(self, batch_inputs):
         """Returns ``((C4, ), (thin map, ))``, the RPN's and the R-CNN's
