@@ -14,6 +14,13 @@ and table7.png in the output directory):
     python tools/table7.py --device cuda --precisions fp32 fp16 \
         --out-dir work_dirs/table7_gpu
 
+The mini Table 7 on the embedded data, with both columns measured: each
+cell's backbone pretrained on crops, its Table 7 config fine-tuned on the
+shapes set (COCO mAP on its val split), then every cell timed as above
+(tools/table7_embedded.py; resumes a run that was cut off):
+
+    python tools/table7.py --embedded --levels 40M --device cpu
+
 The cells of one level are timed round-robin (A, B, C, A, B, C, ...). On
 CUDA the tool first checks that CUDA is available and that mmcv's ops have
 CUDA kernels, and stops with one line naming the fix if not.
@@ -28,8 +35,10 @@ import json
 import os
 import os.path as osp
 import sys
+import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
 
@@ -67,8 +76,14 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--families', nargs='+', default=list(table7.FAMILIES),
                    choices=table7.FAMILIES)
-    p.add_argument('--levels', nargs='+', default=list(table7.LEVELS),
-                   choices=table7.LEVELS)
+    p.add_argument('--levels', '--level', nargs='+', default=None,
+                   choices=table7.LEVELS,
+                   help='(default: all four; 40M with --embedded)')
+    p.add_argument('--embedded', action='store_true',
+                   help='first pretrain and fine-tune every cell on the '
+                   'embedded shapes data (tools/table7_embedded.py) and '
+                   'report its mAP (default --out-dir: '
+                   'work_dirs/table7_embedded)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available()
                    else 'cpu', choices=['cuda', 'cpu'])
     p.add_argument('--batch-size', type=int, default=4)
@@ -98,6 +113,12 @@ def parse_args(argv=None):
                    'table7.png here (unless --json/--markdown/--plot say '
                    'otherwise)')
     args = p.parse_args(argv)
+    if args.levels is None:
+        args.levels = ['40M'] if args.embedded else list(table7.LEVELS)
+    if args.embedded:
+        args.out_dir = args.out_dir or osp.join(ROOT, 'work_dirs',
+                                                'table7_embedded')
+        args.work_dirs = args.out_dir
     if args.fp16 and args.precisions and args.precisions != ['fp16']:
         p.error('--fp16 is --precisions fp16: give one of them')
     args.precisions = args.precisions or (['fp16'] if args.fp16 else ['fp32'])
@@ -159,6 +180,10 @@ def print_table(rows, args, env):
           f' {args.shape[0]}x{args.shape[1]}, {precision}, '
           f'{describe_device(env)}. Paper: GTX 1080 Ti, images/s; COCO '
           'minival mmAP.')
+    if args.embedded:
+        print('mmAP measured: COCO mAP on the embedded shapes val split '
+              '(tools/table7_embedded.py), beside the paper\'s COCO figure; '
+              'top-1: the pretrained backbone on the held-out crops.')
     levels = [lv for lv in table7.LEVELS if lv in args.levels]
     head = ' | '.join(f'{lv:>24}' for lv in levels)
     print(f'{"":<15} | {head}')
@@ -174,8 +199,11 @@ def print_table(rows, args, env):
             mmap = f'{r["mmap"]:.1f}' if r['mmap'] is not None else '-'
             cells.append(f'{r["images_per_s"]:6.1f} ({r["paper_images_per_s"]:>3})'
                          f'   {mmap:>4}/{r["paper_mmap"]:.1f}')
+        top1 = [by_cell[(family, lv)].get('top1') for lv in levels]
+        top1 = ('   top-1 ' + ', '.join(f'{t:.1f}' for t in top1)
+                if all(t is not None for t in top1) else '')
         print(f'{table7.DISPLAY_NAMES[family]:<15} | ' + ' | '.join(
-            f'{c:>24}' for c in cells))
+            f'{c:>24}' for c in cells) + top1)
     # The paper's claim: ShuffleNet v2 is faster than v1 and MobileNet v2.
     for other in ('shufflenetv1', 'mobilenetv2'):
         if 'shufflenetv2' in args.families and other in args.families:
@@ -209,7 +237,9 @@ def markdown(rows, args, env):
                 r = by_cell[(family, lv)]
                 cell = f'{r["images_per_s"]:.1f} ({r["paper_images_per_s"]})'
                 if r['mmap'] is not None:
-                    cell += f', {r["mmap"]:.1f} mmAP'
+                    cell += f', {r["mmap"]:.1f} mmAP ({r["paper_mmap"]})'
+                if r.get('top1') is not None:
+                    cell += f', top-1 {r["top1"]:.1f}'
                 cells.append(cell)
             out.append(f'| {table7.DISPLAY_NAMES[family]} | '
                        + ' | '.join(cells) + ' |')
@@ -277,11 +307,22 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     env = environment(device)
+    start = time.time()
+    embedded = {}
+    if args.embedded:
+        from table7_embedded import run as run_embedded
+        embedded = run_embedded(args.families, args.levels,
+                                osp.abspath(args.out_dir), quick=args.quick)
     rows = []
     for precision in args.precisions:
         mine = measure(args, precision)
+        for row in mine:
+            if args.embedded:
+                row['top1'] = embedded[(row['family'], row['level'])]['top1']
         print_table(mine, args, env)
         rows += mine
+    wall = time.time() - start
+    print(f'Wall time: {wall / 60:.1f} min')
     # The measurements first: a failing plot must not lose them.
     if args.json:
         _makedirs_for(args.json)
@@ -291,7 +332,8 @@ def main(argv=None):
                     precisions=args.precisions,
                     channels_last=args.channels_last,
                     batch_size=args.batch_size, shape=args.shape,
-                    quick=args.quick, iters=args.iters, warmup=args.warmup),
+                    quick=args.quick, iters=args.iters, warmup=args.warmup,
+                    embedded=args.embedded), wall_s=wall,
                 rows=rows), f, indent=2)
     if args.markdown:
         _makedirs_for(args.markdown)

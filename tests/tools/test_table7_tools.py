@@ -143,3 +143,38 @@ def test_table_tool_one_command_both_precisions(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         'error: fp16 is for CUDA devices (on a CPU only with --quick, to '
         'check the command).']
+
+
+def test_embedded_mini_table_end_to_end_and_resumed(tmp_path):
+    """--embedded --quick: data, pretraining, fine-tuning, evaluation and
+    timing of two families, a JSON with both columns; run again, every
+    finished step is skipped."""
+    out = tmp_path / 'emb'
+    args = ('tools/table7.py', '--embedded', '--quick', '--device', 'cpu',
+            '--families', 'shufflenetv1', 'mobilenetv2', '--shape', '128',
+            '192', '--batch-size', '1', '--out-dir', str(out))
+    proc = run_tool(*args)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    rows = json.loads((out / 'table7.json').read_text())['rows']
+    assert [(r['family'], r['level']) for r in rows] == [
+        ('shufflenetv1', '40M'), ('mobilenetv2', '40M')]
+    for r in rows:
+        assert r['images_per_s'] > 0 and 0 <= r['mmap'] <= 100
+        assert 0 <= r['top1'] <= 100 and r['paper_mmap'] > 0
+    assert (out / 'table7.png').is_file()
+    # The configs that ran are written out; the V1 cell pretrains on the
+    # input its detection config feeds (megvii's BGR, 0-255).
+    pre = Config.fromfile(str(out / 'pretrain_shufflenetv1_40m.py'))
+    assert pre.data_preprocessor.mean == [0., 0., 0.]
+    assert pre.data_preprocessor.to_rgb is False
+    ft = Config.fromfile(str(out / 'finetune_shufflenetv1_40m.py'))
+    assert ft.model.backbone.init_cfg.checkpoint == str(
+        out / 'pretrain_shufflenetv1_40m' / 'iter_2.pth')
+    assert ft.optim_wrapper.optimizer.type == 'SGD'
+    assert ft.model.train_cfg.rcnn.sampler.type == 'HardestRoISampler'
+
+    proc = run_tool(*args)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert 'pretrain: ' not in log and 'fine-tune: ' not in log  # skipped

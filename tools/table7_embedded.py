@@ -1,0 +1,230 @@
+"""The mini Table 7 on the embedded data: for each cell of a level, the
+COCO road in miniature, then ``tools/table7.py`` times the cells.
+
+1. data: a detection set where colour does not give the class
+   (data/shapes_rc) and, as ImageNet is not COCO, another set to pretrain
+   on (data/shapes_rc_pre, seed 1), cut into crops with a held-out split;
+2. pretrain: the cell's backbone classifies the crops
+   (configs/table7/embedded/pretrain_crops.py, with the cell's backbone and
+   its detection config's input), by tools/pretrain.py; top-1 on the
+   held-out crops;
+3. fine-tune: the cell's own Table 7 config with only the data, classes,
+   image scale, schedule and the linear lr scaling changed
+   (configs/table7/embedded/finetune_shapes.py), by tools/train.py; COCO
+   mAP on the detection set's val split.
+
+Every step writes into its own work_dir under OUT and is skipped when
+finished; a step that was cut off resumes from its last checkpoint
+(``--resume``). The configs run are written next to their logs
+(``OUT/<step>_<cell>.py``): ``python tools/train.py OUT/finetune_<cell>.py``
+repeats one by hand.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from mmengine.config import Config  # noqa: E402
+
+from shufflenet_det import table7  # noqa: E402
+
+PRETRAIN_CONFIG = osp.join(ROOT, 'configs', 'table7', 'embedded',
+                           'pretrain_crops.py')
+FINETUNE_CONFIG = osp.join(ROOT, 'configs', 'table7', 'embedded',
+                           'finetune_shapes.py')
+#: make demo's set (600 + 100 images, objects of 32 px and up, at most 5
+#: per image) with every object in a random colour.
+DETECTION_DATA = dict(out_dir='data/shapes_rc', num_train=600, num_val=100,
+                      seed=0, min_object=32, max_objects=5,
+                      random_color_prob=1.0)
+#: the pretraining set: the same generator, another seed, more images.
+PRETRAIN_DATA = dict(out_dir='data/shapes_rc_pre', num_train=1500,
+                     num_val=200, seed=1, min_object=32, max_objects=5,
+                     random_color_prob=1.0)
+PRETRAIN_CROPS = 'data/shapes_rc_pre_crops'
+
+
+def say(msg):
+    print(f'[table7 --embedded {time.strftime("%H:%M:%S")}] {msg}',
+          flush=True)
+
+
+#: --quick: a few images and iterations, to check the command end to end
+QUICK = dict(num_train=8, num_val=4, pretrain_iters=2, epochs=1)
+
+
+def make_data(root=ROOT, quick=False):
+    """Generate both sets and the crops under ``root`` (each skipped when
+    already there)."""
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'data'))
+    from make_shapes_crops import make_crops
+
+    from shufflenet_det.datasets.shapes import generate
+    for spec in (DETECTION_DATA, PRETRAIN_DATA):
+        spec = dict(spec, out_dir=osp.join(root, spec['out_dir']))
+        if quick:
+            spec.update(num_train=QUICK['num_train'],
+                        num_val=QUICK['num_val'])
+        generate(log=lambda *a: None, **spec)
+    make_crops(osp.join(root, PRETRAIN_DATA['out_dir']),
+               osp.join(root, PRETRAIN_CROPS), splits=('train', 'val'))
+
+
+def cell_name(family, level):
+    return f'lighthead_{family}_{level.lower()}'
+
+
+def _relocate(cfg, data_root):
+    """Point every ``data_root`` under ``data/`` of ``cfg`` at
+    ``data_root``/data/ (--quick writes its data into its work dir)."""
+    text = cfg.pretty_text.replace("'data/", f"'{data_root}/data/")
+    return Config.fromstring(text, '.py')
+
+
+def _quick(cfg, kind):
+    if kind == 'pretrain':
+        n = QUICK['pretrain_iters']
+        cfg.train_cfg.update(max_iters=n, val_interval=n)
+        cfg.train_dataloader.batch_size = 4
+        cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0,
+                                    by_epoch=False)]
+        cfg.default_hooks.checkpoint.interval = n
+    else:
+        n = QUICK['epochs']
+        cfg.train_cfg.update(max_epochs=n, val_interval=n)
+        cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0,
+                                    by_epoch=False)]
+        cfg.train_dataloader.batch_size = 2
+    for key in ('train_dataloader', 'val_dataloader'):
+        cfg[key].update(num_workers=0, persistent_workers=False)
+    return cfg
+
+
+def pretrain_config(family, level):
+    """The crops pretraining of the cell's backbone, on the input its
+    detection config feeds (mean, std, channel order)."""
+    det = Config.fromfile(osp.join(ROOT, 'configs', 'table7',
+                                  f'{cell_name(family, level)}.py'))
+    cfg = Config.fromfile(PRETRAIN_CONFIG)
+    cfg.model.backbone.update(family=family, level=level)
+    cfg.model.head.in_channels = table7.cell(family, level)['c5_channels']
+    pre = det.model.data_preprocessor
+    cfg.data_preprocessor.update(mean=list(pre.mean), std=list(pre.std),
+                                 to_rgb=bool(pre.get('bgr_to_rgb', False)))
+    return cfg
+
+
+def finetune_config(family, level, checkpoint):
+    """The cell's Table 7 config with finetune_shapes.py merged in and the
+    backbone loaded from ``checkpoint``."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'table7',
+                                  f'{cell_name(family, level)}.py'))
+    cfg.merge_from_dict(Config.fromfile(FINETUNE_CONFIG).to_dict())
+    cfg.model.backbone.init_cfg.checkpoint = checkpoint
+    return cfg
+
+
+def last_scalar(work_dir, key):
+    """The last value of ``key`` logged in ``work_dir``'s scalars, or
+    None."""
+    value = None
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json')),
+                       key=osp.getmtime):
+        with open(path) as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if key in record:
+                    value = float(record[key])
+    return value
+
+
+_PROGRESS = re.compile(r'(Iter|Epoch)\(train\)\s*(\[\d+\])?\s*\[\s*(\d+)/(\d+)\]')
+
+
+def run_step(tool, config_path, work_dir, label, python=sys.executable):
+    """Run tools/<tool> on ``config_path`` into ``work_dir`` (resuming),
+    logging to ``work_dir``.log; prints a progress line a minute and the
+    evaluations. Raises RuntimeError naming the log when it fails."""
+    log_path = work_dir + '.log'
+    cmd = [python, osp.join(ROOT, 'tools', tool), config_path,
+           '--work-dir', work_dir, '--resume']
+    say(f'{label}: {" ".join(cmd[1:])} (log: {log_path})')
+    start = last = time.time()
+    with open(log_path, 'a') as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:
+            log.write(line)
+            m = _PROGRESS.search(line)
+            if m and time.time() - last > 60:
+                last = time.time()
+                epoch = f' epoch {m.group(2)}' if m.group(2) else ''
+                say(f'{label}:{epoch} {m.group(3)}/{m.group(4)} '
+                    f'({(last - start) / 60:.1f} min)')
+            if 'accuracy/top1' in line or 'bbox_mAP_copypaste' in line:
+                say(f'{label}: {line.strip().split(" - ")[-1]}')
+        code = proc.wait()
+    if code != 0:
+        raise RuntimeError(f'{label} failed (exit {code}); see {log_path}')
+    return time.time() - start
+
+
+def run_cell(family, level, out_dir, quick=False):
+    """Pretrain and fine-tune one cell (each step skipped when done).
+
+    Returns:
+        dict: ``top1`` (%, held-out crops), ``mmap`` (%, val split) and the
+        minutes each step took in this call.
+    """
+    name = f'{table7.DISPLAY_NAMES[family]} {level}'
+    result = dict(family=family, level=level)
+    pre_cfg = pretrain_config(family, level)
+    if quick:
+        pre_cfg = _quick(_relocate(pre_cfg, out_dir), 'pretrain')
+    pre_dir = osp.join(out_dir, f'pretrain_{family}_{level.lower()}')
+    final = osp.join(pre_dir, f'iter_{pre_cfg.train_cfg.max_iters}.pth')
+    if not osp.isfile(final):
+        path = pre_dir + '.py'
+        pre_cfg.dump(path)
+        result['pretrain_min'] = run_step(
+            'pretrain.py', path, pre_dir, f'{name} pretrain') / 60
+    result['top1'] = last_scalar(pre_dir, 'accuracy/top1')
+
+    ft_cfg = finetune_config(family, level, final)
+    if quick:
+        ft_cfg = _quick(_relocate(ft_cfg, out_dir), 'finetune')
+    ft_dir = osp.join(out_dir, cell_name(family, level))
+    done = osp.join(ft_dir, f'epoch_{ft_cfg.train_cfg.max_epochs}.pth')
+    if not (osp.isfile(done) and last_scalar(ft_dir, 'coco/bbox_mAP')
+            is not None):
+        path = osp.join(out_dir, f'finetune_{family}_{level.lower()}.py')
+        ft_cfg.dump(path)
+        result['finetune_min'] = run_step(
+            'train.py', path, ft_dir, f'{name} fine-tune') / 60
+    mmap = last_scalar(ft_dir, 'coco/bbox_mAP')
+    result['mmap'] = None if mmap is None else 100 * mmap
+    say(f'{name}: top-1 {result["top1"]:.1f}%, mAP {result["mmap"]:.1f}')
+    return result
+
+
+def run(families, levels, out_dir, quick=False):
+    """The whole pipeline for ``families`` x ``levels``; returns
+    {(family, level): run_cell's dict}. ``quick``: a few images and
+    iterations, the data in ``out_dir`` (to check the command)."""
+    os.makedirs(out_dir, exist_ok=True)
+    say('data: data/shapes_rc (detection), data/shapes_rc_pre and its '
+        'crops (pretraining)')
+    make_data(out_dir if quick else ROOT, quick)
+    return {(f, lv): run_cell(f, lv, out_dir, quick) for lv in levels
+            for f in families}
