@@ -74,6 +74,7 @@ model = dict(
     # conv and max-pool; LightHeadRCNN's docstring).
     channels_last=True,
     backbone=dict(level='40M', frozen_stages=-1, norm_eval=False,
+                  norm_cfg=dict(type='BN', requires_grad=True),
                   init_cfg=None),
     thin_map=dict(norm_cfg=dict(type='BN')),
     rpn_head=dict(anchor_generator=dict(scales=[1, 2, 4, 8, 16])),

@@ -14,6 +14,9 @@ model = dict(
         family='mobilenetv2',
         level='500M',
         frozen_stages=1,
+        # BN frozen as the official code (bn_training = False): statistics
+        # (norm_eval) and affine parameters (requires_grad=False).
+        norm_cfg=dict(type='BN', requires_grad=False),
         norm_eval=True,
         init_cfg=dict(
             type='Pretrained',
