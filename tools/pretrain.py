@@ -9,6 +9,9 @@ and atomic checkpoints). Needs mmpretrain: ``pip install -e .[pretrain]``
     bash tools/dist_pretrain.sh CONFIG 16
     GPUS=16 bash tools/slurm_pretrain.sh PARTITION JOB CONFIG WORK_DIR
 
+Pre-emption (SIGTERM, --preempt-signal) and exact --resume: as
+tools/train.py.
+
 The last checkpoint's ``backbone.*`` weights are what the cell's detection
 config loads: copy it to checkpoints/<family>_<level>_imagenet.pth (the end
 of the run prints the command).
@@ -28,7 +31,9 @@ from mmengine.runner import Runner  # noqa: E402
 import shufflenet_det  # noqa: E402,F401  (registers the project's modules)
 from shufflenet_det.utils.checkpoint import find_resumable_checkpoint  # noqa: E402
 from shufflenet_det.utils.cli import ConfigError, user_errors  # noqa: E402
-from train import build_config, setup_cpu_distributed  # noqa: E402
+from shufflenet_det.engine.preemption import install_preemption_handler  # noqa: E402,E501
+from train import (add_preempt_argument, build_config,  # noqa: E402
+                   preempt_signals, setup_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -58,6 +63,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--debug', action='store_true',
         help='show the full traceback of an error')
+    add_preempt_argument(parser)
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
@@ -109,6 +115,7 @@ def table7_checkpoint(cfg):
 
 def main(argv=None):
     args = parse_args(argv)
+    install_preemption_handler(preempt_signals(args))
     with user_errors(args.debug, log_dir=args.work_dir):
         check_mmpretrain()
         cfg = build_config(args)

@@ -3,7 +3,13 @@ project imported so its modules are registered).
 
     python tools/train.py configs/lighthead_v2star.py
     python tools/train.py CONFIG --work-dir work_dirs/x --amp --resume
+    python tools/train.py CONFIG --preempt-signal USR1    # slurm --signal
     bash tools/dist_train.sh CONFIG 8
+
+On SIGTERM (and the --preempt-signal ones) training finishes the current
+iteration, saves a complete checkpoint and exits with status 124
+(PREEMPTED_EXIT_CODE); the same command with --resume continues with the
+next batch, as if never stopped (README, "Robustness").
 """
 import argparse
 import logging
@@ -23,6 +29,9 @@ import shufflenet_det  # noqa: E402,F401  (registers the project's modules)
 from shufflenet_det.datasets.coco_checks import check_dataloaders  # noqa: E402
 from shufflenet_det.datasets.loading import (  # noqa: E402
     UNREADABLE_IMAGES_ENV, unreadable_record_path)
+from shufflenet_det.engine.preemption import (  # noqa: E402
+    install_preemption_handler, parse_signal)
+from shufflenet_det.engine.resumable import resumable_train_cfg  # noqa: E402
 from shufflenet_det.utils.checkpoint import find_resumable_checkpoint  # noqa: E402
 from shufflenet_det.utils.cli import check_pretrained, user_errors  # noqa: E402
 from shufflenet_det.utils.device import check_device  # noqa: E402
@@ -62,10 +71,28 @@ def parse_args(argv=None):
     parser.add_argument(
         '--debug', action='store_true',
         help='show the full traceback of an error')
+    add_preempt_argument(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+def add_preempt_argument(parser):
+    parser.add_argument(
+        '--preempt-signal', action='append', default=[], metavar='SIG',
+        help='also treat this signal (e.g. USR1, for slurm\'s --signal) as '
+        'SIGTERM is: finish the iteration, save a checkpoint, exit with '
+        'status 124; repeatable')
+
+
+def preempt_signals(args):
+    """SIGTERM and the --preempt-signal ones (a bad name: one line, exit 1)."""
+    try:
+        return ['SIGTERM'] + [parse_signal(s).name
+                              for s in args.preempt_signal]
+    except ValueError as e:
+        raise SystemExit(f'error: {e}') from None
 
 
 def build_config(args):
@@ -95,6 +122,19 @@ def build_config(args):
                 f'{args.config}: --auto-scale-lr needs '
                 '`auto_scale_lr = dict(base_batch_size=...)` in the config.')
         cfg.auto_scale_lr.enable = True
+
+    # mmengine's loops resume at the start of an epoch and let the data
+    # workers' random state depend on when they started: swap them for the
+    # project's, which continue exactly (shufflenet_det.engine.resumable).
+    if cfg.get('train_cfg'):
+        cfg.train_cfg, exact = resumable_train_cfg(cfg.train_cfg)
+        if not exact:
+            print_log(
+                f'train_cfg.type={cfg.train_cfg.get("type")!r}: a custom '
+                'loop; --resume continues where that loop can, and a '
+                'pre-emption signal is not handled (use '
+                'ResumableEpochBasedTrainLoop / ResumableIterBasedTrainLoop '
+                'for both).', logger='current', level=logging.WARNING)
 
     if args.resume == 'auto':
         # The newest complete checkpoint of the work_dir (mmengine would
@@ -131,6 +171,8 @@ def setup_cpu_distributed(cfg):
 
 def main(argv=None):
     args = parse_args(argv)
+    # Before the Runner starts data-loader workers, which inherit it.
+    install_preemption_handler(preempt_signals(args))
     check_device()  # mmcv's ops must run on the Runner's device
     with user_errors(args.debug, log_dir=args.work_dir):
         cfg = build_config(args)

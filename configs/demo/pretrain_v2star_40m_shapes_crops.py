@@ -33,7 +33,7 @@ test_cfg = None
 test_evaluator = None
 # A few minutes on 2 CPU cores; AdamW, as the demo's detector.
 max_iters = 400
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
+train_cfg = dict(_delete_=True, type='ResumableIterBasedTrainLoop',
                  max_iters=max_iters)
 optim_wrapper = dict(
     _delete_=True,

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import torch
 
+from mmengine.dist import all_gather_object, get_dist_info, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmdet.registry import HOOKS
@@ -53,6 +54,25 @@ class StopOnNonFiniteLossHook(Hook):
             'size (see auto_scale_lr), or invalid boxes in the annotations.')
 
 
+def _rng_state():
+    np_state = np.random.get_state()
+    return dict(
+        python=random.getstate(),
+        numpy=dict(kind=np_state[0], keys=np_state[1].tolist(),
+                   pos=np_state[2], has_gauss=np_state[3],
+                   cached_gaussian=np_state[4]),
+        torch=torch.get_rng_state())
+
+
+def _set_rng_state(state):
+    version, internal, gauss = state['python']
+    random.setstate((version, tuple(internal), gauss))
+    n = state['numpy']
+    np.random.set_state((n['kind'], np.array(n['keys'], dtype=np.uint32),
+                         n['pos'], n['has_gauss'], n['cached_gaussian']))
+    torch.set_rng_state(state['torch'])
+
+
 @HOOKS.register_module()
 class RNGStateHook(Hook):
     """Saves the random number generators' states in every checkpoint and
@@ -60,33 +80,52 @@ class RNGStateHook(Hook):
 
     mmengine restores the model, optimizer, schedulers and the data
     position, but not the Python, numpy and torch generators, so a resumed
-    run draws other random flips and other RPN / R-CNN samples than the run
-    it continues. With this hook (and ``num_workers=0`` or deterministic
-    worker seeding), a run killed and resumed ends with the same weights as
-    an uninterrupted one.
+    run draws other RPN / R-CNN samples than the run it continues. With
+    this hook and the resumable train loops (which make the data pipeline's
+    randomness a function of seed, epoch and sample:
+    ``shufflenet_det.engine.resumable``), a run killed and resumed ends with
+    the same weights as an uninterrupted one.
+
+    In distributed training every rank's generators differ (each samples
+    from its own images), and only rank 0 writes the checkpoint: every rank
+    sends its states to rank 0 when a checkpoint is saved (all ranks call
+    ``runner.save_checkpoint``, which this hook wraps for that), and each
+    rank takes its own back on resume.
     """
 
     priority = 'VERY_LOW'
 
+    def before_run(self, runner):
+        if get_world_size() <= 1 or getattr(runner, '_rng_gathering', False):
+            return
+        save = runner.save_checkpoint
+        hook = self
+
+        def save_checkpoint(*args, **kwargs):
+            hook._all_states = all_gather_object(_rng_state())
+            try:
+                return save(*args, **kwargs)
+            finally:
+                hook._all_states = None
+
+        runner.save_checkpoint = save_checkpoint
+        runner._rng_gathering = True
+
     def before_save_checkpoint(self, runner, checkpoint):
-        np_state = np.random.get_state()
-        checkpoint['rng_state'] = dict(
-            python=random.getstate(),
-            numpy=dict(kind=np_state[0], keys=np_state[1].tolist(),
-                       pos=np_state[2], has_gauss=np_state[3],
-                       cached_gaussian=np_state[4]),
-            torch=torch.get_rng_state())
+        checkpoint['rng_state'] = _rng_state()
+        states = getattr(self, '_all_states', None)
+        if states:
+            checkpoint['rng_state_per_rank'] = states
 
     def after_load_checkpoint(self, runner, checkpoint):
         state = checkpoint.get('rng_state')
         if not state or not runner._resume:  # load_from: weights only
             return
-        version, internal, gauss = state['python']
-        random.setstate((version, tuple(internal), gauss))
-        n = state['numpy']
-        np.random.set_state((n['kind'], np.array(n['keys'], dtype=np.uint32),
-                             n['pos'], n['has_gauss'], n['cached_gaussian']))
-        torch.set_rng_state(state['torch'])
+        rank, world_size = get_dist_info()
+        per_rank = checkpoint.get('rng_state_per_rank')
+        if per_rank and len(per_rank) == world_size:
+            state = per_rank[rank]
+        _set_rng_state(state)
 
 
 @HOOKS.register_module()

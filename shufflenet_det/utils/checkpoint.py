@@ -136,14 +136,28 @@ def _checkpoint_is_readable(path):
         return False
 
 
+def _progress(path):
+    """(iterations, epochs) a checkpoint records, read without loading its
+    tensors (memory-mapped); (-1, -1) when it has none."""
+    try:
+        with torch.serialization.safe_globals(MMENGINE_SAFE_GLOBALS):
+            meta = torch.load(path, map_location='cpu', mmap=True,
+                              weights_only=True).get('meta', {})
+        return int(meta.get('iter', -1)), int(meta.get('epoch', -1))
+    except Exception:  # noqa: BLE001  (unreadable: ordered last)
+        return -1, -1
+
+
 def find_resumable_checkpoint(work_dir):
     """The checkpoint ``--resume`` should continue from, or None.
 
     mmengine reads ``work_dir/last_checkpoint``. That file is written after
     the checkpoint, with a plain ``open('w')``: a kill at the wrong moment
     leaves it empty, and a checkpoint copied or written by other means may be
-    truncated. Then the newest complete ``iter_*.pth`` / ``epoch_*.pth`` in
-    ``work_dir`` is used instead.
+    truncated. Then the complete ``iter_*.pth`` / ``epoch_*.pth`` in
+    ``work_dir`` that records the most iterations is used instead (with
+    checkpoints saved inside epochs, ``iter_150.pth`` may be older than
+    ``epoch_2.pth``: file names alone do not order them).
     """
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
@@ -154,9 +168,7 @@ def find_resumable_checkpoint(work_dir):
     candidates = []
     for name in os.listdir(work_dir) if osp.isdir(work_dir) else []:
         m = re.fullmatch(r'(iter|epoch)_(\d+)\.pth', name)
-        if m:
-            candidates.append((int(m.group(2)), osp.join(work_dir, name)))
-    for _, path in sorted(candidates, reverse=True):
-        if _checkpoint_is_readable(path):
-            return path
-    return None
+        path = osp.join(work_dir, name)
+        if m and _checkpoint_is_readable(path):
+            candidates.append((_progress(path), int(m.group(2)), path))
+    return max(candidates)[2] if candidates else None

@@ -4,7 +4,12 @@
 # 22): ImageNet-initialised light backbones with frozen BN are still
 # improving after mmdet's 1x (12 epochs); this length was not tuned here.
 # With another total batch size, --auto-scale-lr scales lr linearly.
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=24, val_interval=1)
+# mmengine's EpochBasedTrainLoop that resumes inside an epoch, seeds every
+# sample from (seed, epoch, index) and stops cleanly on pre-emption, so a
+# run killed or pre-empted and resumed trains on exactly the same batches
+# (shufflenet_det.engine.resumable; README, "Robustness").
+train_cfg = dict(
+    type='ResumableEpochBasedTrainLoop', max_epochs=24, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 

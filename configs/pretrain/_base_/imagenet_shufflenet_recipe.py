@@ -89,7 +89,10 @@ param_scheduler = [
     dict(type='ConstantLR', factor=0.1, by_epoch=False, begin=0, end=5000),
     dict(type='PolyLR', eta_min=0, by_epoch=False, begin=5000)
 ]
-train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
+# mmengine's epoch loop, resumable inside an epoch and on pre-emption with
+# the same batches (shufflenet_det.engine.resumable).
+train_cfg = dict(
+    type='ResumableEpochBasedTrainLoop', max_epochs=300, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=1024)
@@ -102,6 +105,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False))
+# The random generators' states go into every checkpoint, so that --resume
+# continues the same random stream (the project's hook, in mmdet's scope).
+custom_hooks = [dict(type='mmdet.RNGStateHook')]
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
