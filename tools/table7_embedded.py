@@ -162,8 +162,10 @@ def run_step(tool, config_path, work_dir, label, python=sys.executable):
     say(f'{label}: {" ".join(cmd[1:])} (log: {log_path})')
     start = last = time.time()
     with open(log_path, 'a') as log:
+        # Unbuffered: the child's log lines reach the progress as written.
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT, text=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
         for line in proc.stdout:
             log.write(line)
             m = _PROGRESS.search(line)
