@@ -45,7 +45,7 @@ test_cfg = None
 test_evaluator = None
 # AdamW with cosine decay, as the demo's crops pretraining; long enough that
 # the held-out top-1 stops rising (docs: the embedded Table 7).
-max_iters = 4000
+max_iters = 3000
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
                  max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(
