@@ -56,9 +56,10 @@ def cell_config(family, level):
                     f'lighthead_{family}_{level.lower()}.py')
 
 
-def read_mmap(work_dir):
-    """The last COCO bbox mAP (in %) logged under ``work_dir``, or None."""
-    best = None
+def last_logged(work_dir, key):
+    """The last value of ``key`` in the JSON logs under ``work_dir``, or
+    None."""
+    value = None
     for path in sorted(glob.glob(osp.join(work_dir, '*', '**', '*.json'),
                                  recursive=True), key=osp.getmtime):
         with open(path) as f:
@@ -67,9 +68,15 @@ def read_mmap(work_dir):
                     record = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(record, dict) and 'coco/bbox_mAP' in record:
-                    best = 100 * float(record['coco/bbox_mAP'])
-    return best
+                if isinstance(record, dict) and key in record:
+                    value = float(record[key])
+    return value
+
+
+def read_mmap(work_dir):
+    """The last COCO bbox mAP (in %) logged under ``work_dir``, or None."""
+    mmap = last_logged(work_dir, 'coco/bbox_mAP')
+    return None if mmap is None else 100 * mmap
 
 
 def parse_args(argv=None):

@@ -19,8 +19,6 @@ finished; a step that was cut off resumes from its last checkpoint
 (``OUT/<step>_<cell>.py``): ``python tools/train.py OUT/finetune_<cell>.py``
 repeats one by hand.
 """
-import glob
-import json
 import os
 import os.path as osp
 import re
@@ -132,21 +130,9 @@ def finetune_config(family, level, checkpoint):
 
 
 def last_scalar(work_dir, key):
-    """The last value of ``key`` logged in ``work_dir``'s scalars, or
-    None."""
-    value = None
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json')),
-                       key=osp.getmtime):
-        with open(path) as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if key in record:
-                    value = float(record[key])
-    return value
+    """The last value of ``key`` logged in ``work_dir``, or None."""
+    from table7 import last_logged  # tools/table7.py
+    return last_logged(work_dir, key)
 
 
 _PROGRESS = re.compile(r'(Iter|Epoch)\(train\)\s*(\[\d+\])?\s*\[\s*(\d+)/(\d+)\]')
