@@ -111,6 +111,10 @@ def parse_args(argv=None):
                    help='one warm-up and one timed run per cell: checks the '
                    'command (on a CPU, fp16 included)')
     p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--jobs', type=int, default=None,
+                   help='--embedded: training steps run at once, each on '
+                   'cores / jobs threads (default: 2 where there are 2 '
+                   'cores or more)')
     p.add_argument('--work-dirs', default=osp.join(ROOT, 'work_dirs'),
                    help='where the cells\' work_dirs are')
     p.add_argument('--json', help='write the measured table here')
@@ -319,7 +323,8 @@ def main(argv=None):
     if args.embedded:
         from table7_embedded import run as run_embedded
         embedded = run_embedded(args.families, args.levels,
-                                osp.abspath(args.out_dir), quick=args.quick)
+                                osp.abspath(args.out_dir), quick=args.quick,
+                                jobs=args.jobs)
     rows = []
     for precision in args.precisions:
         mine = measure(args, precision)

@@ -156,6 +156,7 @@ def test_embedded_mini_table_end_to_end_and_resumed(tmp_path):
     proc = run_tool(*args)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
+    assert '2 steps at a time' in log  # --jobs: two steps run at once
     rows = json.loads((out / 'table7.json').read_text())['rows']
     assert [(r['family'], r['level']) for r in rows] == [
         ('shufflenetv1', '40M'), ('mobilenetv2', '40M')]
