@@ -99,7 +99,7 @@ def check_imagenet(cfg):
             raise ConfigError(
                 f'{split}: {folder} not found. Put ImageNet in mmpretrain\'s '
                 f'layout under {root or "the data_root"} (train/, val/, '
-                'meta/train.txt, meta/val.txt: README, "ImageNet '
+                'meta/train.txt, meta/val.txt: docs/pretrained.md, "ImageNet '
                 'pretraining"), or point the config there with --cfg-options '
                 f'{split}.dataset.data_root=PATH.')
 

@@ -6,7 +6,7 @@
 # Pre-emption and time limits: SIGTERM, SIGUSR1, SIGUSR2 or SIGHUP sent to
 # this script go to srun, which passes them to every task; the tasks stop
 # after the same iteration, one checkpoint is written, and srun and this
-# script exit with status 124. In a batch script (README, "Robustness"):
+# script exit with status 124. In a batch script (docs/robustness.md):
 #   #SBATCH --signal=B:USR1@120     # USR1 to the batch shell 120 s before the limit
 #   #SBATCH --requeue
 #   trap 'kill -USR1 $PID' USR1

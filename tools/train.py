@@ -9,7 +9,7 @@ project imported so its modules are registered).
 On SIGTERM (and the --preempt-signal ones) training finishes the current
 iteration, saves a complete checkpoint and exits with status 124
 (PREEMPTED_EXIT_CODE); the same command with --resume continues with the
-next batch, as if never stopped (README, "Robustness").
+next batch, as if never stopped (docs/robustness.md).
 """
 import argparse
 import logging

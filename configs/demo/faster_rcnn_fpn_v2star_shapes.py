@@ -2,7 +2,7 @@
 # (faster-rcnn_r50_fpn.py's model) on the demo's backbone (ShuffleNet V2*,
 # 40M level, from scratch), data, image scale, schedule and optimizer.
 # tools/analysis/same_budget.py trains it and the demo's Light-Head R-CNN
-# for the same minutes and compares their mAP.
+# for the same minutes and compares their mAP (docs/demo.md).
 _base_ = ['./lighthead_v2star_shapes.py']
 
 model = dict(

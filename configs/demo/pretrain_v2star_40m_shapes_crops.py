@@ -3,9 +3,8 @@
 # object-free clutter) cut out of the shapes training split
 # (tools/data/make_shapes_crops.py), then configs/demo/
 # lighthead_v2star_shapes_pretrained.py starts from it, as a Table 7 cell
-# starts from its ImageNet checkpoint. `make demo` runs:
-#   python tools/pretrain.py configs/demo/pretrain_v2star_40m_shapes_crops.py
-#       --work-dir work_dirs/demo/pretrain
+# starts from its ImageNet checkpoint. `make demo-pretrained` runs it
+# (docs/demo.md).
 _base_ = ['../pretrain/shufflenetv2star_40m_16xb64_in1k.py']
 
 classes = ['background', 'circle', 'cross', 'rectangle', 'star', 'triangle']
@@ -31,7 +30,7 @@ val_evaluator = None
 test_dataloader = None
 test_cfg = None
 test_evaluator = None
-# A few minutes on 2 CPU cores; AdamW, as the demo's detector.
+# About 2 minutes on 2 CPU cores; AdamW, as the demo's detector.
 max_iters = 400
 train_cfg = dict(_delete_=True, type='ResumableIterBasedTrainLoop',
                  max_iters=max_iters)

@@ -4,7 +4,7 @@ mmdet reads annotations when the Runner builds the data loaders and images
 in the loader workers, so a wrong path or a broken file surfaces as a long
 traceback, sometimes after minutes, or not at all (mmdet drops what it does
 not understand). ``check_dataloaders(cfg)`` looks at every dataset of the
-config first. Policy (README.md, "Robustness"):
+config first. Policy (docs/robustness.md):
 
 Refused before training (:class:`DatasetError`, naming the file, the first
 offending ids with their count, and what to do), because the file is
@@ -276,8 +276,8 @@ def check_coco_dataset(ds, field, train=False, logger='current',
     if root and not osp.isdir(root):
         raise DatasetError(
             f'{field}.data_root: directory {root} does not exist. Put the '
-            'dataset there (README.md, "Getting COCO"), or point data_root '
-            'elsewhere with --cfg-options.')
+            'dataset there (docs/train_test.md, "Getting COCO"), or point '
+            'data_root elsewhere with --cfg-options.')
     ann_file = _join(root, ds.get('ann_file', ''))
     data = load_coco_json(ann_file, f'{field}.ann_file')
 
@@ -448,5 +448,5 @@ def check_image_loading(cfg, logger='current', train=True):
             'The pipelines load images with different color_type values '
             f'({shown}): EXIF-rotated images then differ between training '
             "and testing. Use 'color_ignore_orientation' everywhere "
-            '(README.md, "Robustness").', logger=logger,
+            '(docs/robustness.md).', logger=logger,
             level=logging.WARNING)

@@ -32,7 +32,7 @@ def ps_roi_align(feat, rois, output_size=7, sampling_ratio=2,
     more).
 
     Measured in ONNX Runtime 1.31 (1 thread, 4 x 1000 RoIs on a 490 x 25 x
-    38 map, on the 2-core machine of README.md with other load; torchvision's
+    38 map, on the 2-core machine of docs/benchmarks.md with other load; torchvision's
     C++ kernel in PyTorch took 111-141 ms in the same runs): 51-78 ms this
     way; 240-303 ms with one ``GridSample`` per bin group instead; 510 ms
     with explicit bilinear ``Gather`` s.

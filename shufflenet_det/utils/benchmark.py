@@ -79,7 +79,7 @@ def optimize_for_inference(model, channels_last=None):
       layout (:func:`use_channels_last`), by default on the CPU only: there
       oneDNN runs the depthwise and 1x1 convolutions of the backbones
       without converting NCHW tensors to its own layout and back at every
-      convolution (measured on the 2-core CPU of README.md: the ShuffleNet
+      convolution (measured on the 2-core CPU of docs/benchmarks.md: the ShuffleNet
       V2* backbone at batch 4, 800x1200 about 1.7x faster).
 
     Returns:

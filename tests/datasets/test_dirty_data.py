@@ -1,6 +1,6 @@
 """Dirty datasets: what the pre-flight refuses, what it warns about, what the
 training pipeline skips, and how images in the formats met in the wild load
-(README.md, "Robustness")."""
+(docs/robustness.md)."""
 import copy
 import json
 import os

@@ -2,7 +2,7 @@
 refused before training, undecodable training images are skipped with a
 warning per file and a count (also with several data-loader workers), an
 undecodable validation image stops the run with one line and a complete
-checkpoint that --resume continues from (README.md, "Robustness")."""
+checkpoint that --resume continues from (docs/robustness.md)."""
 import json
 import os.path as osp
 import shutil

@@ -1,7 +1,7 @@
 # COCO 2017 detection at 800x1200 (ShuffleNet V2 paper Sec. 4.2, Table 7):
 # train2017 is the paper's "train+val minus minival", val2017 its minival.
 # Expected layout: data/coco/annotations/instances_{train,val}2017.json,
-# data/coco/{train,val}2017/*.jpg (README.md, "Getting COCO").
+# data/coco/{train,val}2017/*.jpg (docs/train_test.md, "Getting COCO").
 dataset_type = 'CocoDataset'
 data_root = 'data/coco/'
 backend_args = None
@@ -9,7 +9,7 @@ backend_args = None
 # Images load as stored (EXIF orientation ignored: COCO's boxes refer to the
 # stored pixels), the same way for training, testing and DetInferencer. An
 # image that cannot be decoded is skipped during training, with a warning
-# (LoadImageFromFileOrSkip); evaluation stops at it (README, "Robustness").
+# (LoadImageFromFileOrSkip); evaluation stops at it (docs/robustness.md).
 train_pipeline = [
     dict(
         type='LoadImageFromFileOrSkip',

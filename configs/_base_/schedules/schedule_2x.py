@@ -7,7 +7,7 @@
 # mmengine's EpochBasedTrainLoop that resumes inside an epoch, seeds every
 # sample from (seed, epoch, index) and stops cleanly on pre-emption, so a
 # run killed or pre-empted and resumed trains on exactly the same batches
-# (shufflenet_det.engine.resumable; README, "Robustness").
+# (shufflenet_det.engine.resumable; docs/robustness.md).
 train_cfg = dict(
     type='ResumableEpochBasedTrainLoop', max_epochs=24, val_interval=1)
 val_cfg = dict(type='ValLoop')

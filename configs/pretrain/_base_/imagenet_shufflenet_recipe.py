@@ -5,22 +5,11 @@
 # 16 GPUs x 64 images; SGD lr 0.5, momentum 0.9, weight decay 4e-5 (none on
 # BN); lr x0.1 for the first 5000 iterations, then poly decay to 0; 300
 # epochs; train: RandomResizedCrop 224 + horizontal flip; test: short side
-# 256, center crop 224 (pillow resizing).
-#
-# Needs mmpretrain 1.2.0 (`pip install -e .[pretrain]`; `make setup` installs
-# it beside mmdet 3.3 / mmcv 2.1 / mmengine 0.10 without changing them). The
-# bases are spelled out rather than inherited with "mmpretrain::", which needs
-# pkg_resources (setuptools < 81).
-# ImageNet goes under data/imagenet in mmpretrain's layout (train/, val/,
-# meta/train.txt, meta/val.txt). Run with the project's command (tools/
-# train.py's error handling, --resume and atomic checkpoints):
-#   python tools/pretrain.py CONFIG                        # one GPU
-#   bash tools/dist_pretrain.sh CONFIG 16                  # 16 GPUs
-# (another total batch size: add --auto-scale-lr). The last checkpoint,
-# epoch_300.pth, goes where the Table 7 config expects it
-# (checkpoints/<family>_<level>_imagenet.pth; the run prints the command):
-# the backbone's init_cfg=dict(type='Pretrained', ...) reads its "backbone."
-# keys.
+# 256, center crop 224 (pillow resizing). The bases are spelled out rather
+# than inherited with "mmpretrain::", which needs pkg_resources (setuptools
+# < 81). Needs mmpretrain 1.2.0 (`pip install -e .[pretrain]`); run with
+# tools/pretrain.py. ImageNet's layout, the commands and where the last
+# checkpoint goes: docs/pretrained.md.
 default_scope = 'mmpretrain'
 # Registers the backbones in mmdet's MODELS; mmpretrain's registry reaches
 # them with the "mmdet." scope prefix.

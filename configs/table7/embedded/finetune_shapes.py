@@ -9,9 +9,8 @@
 # paper's: SGD with momentum at lr 0.01, OHEM over all proposals, the thin
 # map without normalisation, the frozen BN and first stage, the COCO
 # anchors (32-512 px) and proposal counts. The lr is the paper's per
-# iteration, not scaled linearly to the 4 images (0.0025): in 1008
-# iterations that gave mAP 4.9 where 0.01 gave 24.4 (V2* 40M;
-# docs/table7_embedded.md).
+# iteration, not scaled linearly to the 4 images: in 1008 iterations the
+# scaled lr reached a fifth of the mAP (docs/table7_embedded.md).
 data_root = 'data/shapes_rc/'
 metainfo = dict(
     classes=('circle', 'rectangle', 'triangle', 'star', 'cross'),

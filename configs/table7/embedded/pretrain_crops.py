@@ -44,7 +44,7 @@ test_dataloader = None
 test_cfg = None
 test_evaluator = None
 # AdamW with cosine decay, as the demo's crops pretraining; long enough that
-# the held-out top-1 stops rising (docs: the embedded Table 7).
+# the held-out top-1 stops rising (docs/table7_embedded.md).
 max_iters = 3000
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
                  max_iters=max_iters, val_interval=max_iters)
