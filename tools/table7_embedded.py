@@ -245,8 +245,8 @@ SLOWEST_FIRST = ('mobilenetv2', 'xception', 'shufflenetv1', 'shufflenetv2',
 
 
 def default_jobs():
-    """Two single-thread jobs on a 2-core CPU train ~25% more images a
-    second than one job on both cores (docs/table7_embedded.md)."""
+    """Two jobs of one thread each: one job's data loading and Python
+    overhead leave a core idle that the other job then uses."""
     return min(2, os.cpu_count() or 1)
 
 
@@ -255,10 +255,10 @@ def run(families, levels, out_dir, quick=False, jobs=None):
     {(family, level): run_cell's dict}. ``quick``: a few images and
     iterations, the data in ``out_dir`` (to check the command).
 
-    ``jobs`` steps run at once, each on cpu_count // jobs threads: every
-    pretraining first (slowest family first), then the fine-tunings as
-    their backbones are ready. A failed step does not stop the others;
-    the run raises at the end naming every failure.
+    ``jobs`` steps run at once, each on cpu_count // jobs threads (the last
+    one on all): every pretraining first (slowest family first), then the
+    fine-tunings as their backbones are ready. A failed step does not stop
+    the others; the run raises at the end naming every failure.
     """
     jobs = jobs or default_jobs()
     os.makedirs(out_dir, exist_ok=True)
@@ -281,7 +281,7 @@ def run(families, levels, out_dir, quick=False, jobs=None):
         # the first step whose backbone is ready; None when nothing is left
         with lock:
             while True:
-                for step in todo:
+                for step in list(todo):  # removes as it goes
                     kind, key = step
                     ready = kind == 'pretrain' or (
                         ('pretrain', key) not in running
@@ -291,19 +291,24 @@ def run(families, levels, out_dir, quick=False, jobs=None):
                         if kind == 'finetune' and key in failed:
                             continue
                         running.add(step)
-                        return step
+                        # The last step gets every core: the other jobs
+                        # are ending and would leave theirs idle.
+                        last = not todo and jobs > 1
+                        return step, (None if jobs == 1 or last
+                                      else threads)
                 if not todo:
                     return None
                 lock.wait()
 
     def worker():
         while True:
-            step = take()
-            if step is None:
+            taken = take()
+            if taken is None:
                 return
+            step, step_threads = taken
             kind, key = step
             try:
-                getattr(cells[key], kind)(threads if jobs > 1 else None)
+                getattr(cells[key], kind)(step_threads)
             except Exception as e:  # reported at the end, with the log
                 failed[key] = e
                 say(f'{e}')

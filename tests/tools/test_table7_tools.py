@@ -179,3 +179,62 @@ def test_embedded_mini_table_end_to_end_and_resumed(tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert 'pretrain: ' not in log and 'fine-tune: ' not in log  # skipped
+
+
+def test_embedded_schedule_order_threads_and_failures(monkeypatch, tmp_path):
+    """--jobs 2: every pretraining first, slowest family first; a
+    fine-tuning only after its backbone; one thread a step and all cores
+    for the last; a failed pretraining skips its fine-tuning, the other
+    families go on, and the run names the failure at the end."""
+    import sys
+    import threading
+    import time
+    sys.path.insert(0, f'{ROOT}/tools')
+    import table7_embedded as te
+
+    events, lock = [], threading.Lock()
+
+    class FakeCell:
+        def __init__(self, family, level, out_dir, quick=False):
+            self.family = family
+
+        def pretrained(self):
+            return False
+
+        def finetuned(self):
+            return False
+
+        def _step(self, kind, threads):
+            with lock:
+                events.append(('start', kind, self.family, threads))
+            time.sleep(0.05)
+            if kind == 'pretrain' and self.family == 'xception':
+                raise RuntimeError('Xception 40M pretrain failed (exit 1)')
+            with lock:
+                events.append(('end', kind, self.family, threads))
+
+        def pretrain(self, threads=None):
+            self._step('pretrain', threads)
+
+        def finetune(self, threads=None):
+            self._step('finetune', threads)
+
+        def collect(self):
+            return {}
+
+    monkeypatch.setattr(te, '_Cell', FakeCell)
+    monkeypatch.setattr(te, 'make_data', lambda *a, **k: None)
+    monkeypatch.setattr(te.os, 'cpu_count', lambda: 2)
+    families = ['shufflenetv2', 'xception', 'mobilenetv2']
+    with pytest.raises(RuntimeError, match='Xception 40M pretrain failed'):
+        te.run(families, ['40M'], str(tmp_path), jobs=2)
+    starts = [e[1:] for e in events if e[0] == 'start']
+    assert [s[:2] for s in starts[:3]] == [
+        ('pretrain', 'mobilenetv2'), ('pretrain', 'xception'),
+        ('pretrain', 'shufflenetv2')]
+    assert ('finetune', 'xception') not in [s[:2] for s in starts]
+    for family in ('mobilenetv2', 'shufflenetv2'):
+        assert events.index(('end', 'pretrain', family, 1)) < [
+            e[1:3] for e in events].index(('finetune', family))
+    assert [s[2] for s in starts[:-1]] == [1] * (len(starts) - 1)
+    assert starts[-1][2] is None  # the last step: every core
