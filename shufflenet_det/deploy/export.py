@@ -81,3 +81,38 @@ def ort_session(path, threads=None):
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(path, opts,
                                 providers=['CPUExecutionProvider'])
+
+
+def check_graph(cfg, path):
+    """Stop with what to do when the graph at ``path`` is not an export of
+    ``cfg``'s detector: the ``input`` -> ``dets``, ``labels`` interface, and
+    the R-CNN's class count (the rows of its class fc's weights, fp32 or
+    int8) against ``cfg``'s ``num_classes``."""
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    graph = model.graph
+    names = ([i.name for i in graph.input], [o.name for o in graph.output])
+    if 'input' not in names[0] or names[1][:2] != OUTPUT_NAMES:
+        raise DeployError(
+            f'{path}: inputs {names[0]}, outputs {names[1]}; expected input '
+            '"input" and outputs "dets", "labels": export the graph with '
+            'tools/deployment/export_onnx.py')
+    inits = {t.name: t for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    fc = next((n for n in graph.node
+               if n.name.startswith('/bbox_head/fc_cls/')), None)
+    if fc is None:
+        return
+    weight = fc.input[1]
+    if weight in producer and producer[weight].op_type == 'DequantizeLinear':
+        weight = producer[weight].input[0]  # int8 weights
+    if weight not in inits:
+        return
+    rows = inits[weight].dims[0] if fc.op_type == 'Gemm' else None
+    num_classes = cfg.model.roi_head.bbox_head.num_classes
+    if rows is not None and rows != num_classes + 1:
+        raise DeployError(
+            f'{path} was exported from a detector of {rows - 1} classes, '
+            f'the config has {num_classes}: export it from this config '
+            '(tools/deployment/export_onnx.py CONFIG CHECKPOINT --dynamic), '
+            'or pass the config it was exported from')

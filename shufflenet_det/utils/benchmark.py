@@ -114,29 +114,41 @@ class OnnxRuntimeDetector:
     """
 
     def __init__(self, model, batch_size, shape, path, threads=None):
-        import numpy as np
-
         from shufflenet_det.deploy import export_onnx, ort_session
+        from shufflenet_det.deploy.quantize import input_fill
         h, w = shape
         self.shape = (h, w)
         self.padded = (-(-h // 32) * 32, -(-w // 32) * 32)
+        self.batch_size, self.threads = batch_size, threads
         wrapper = export_onnx(model, path, self.padded, batch_size)
-        mean = wrapper.mean.flatten().numpy()
-        if wrapper.to_bgr:  # the graph flips RGB to BGR before normalising
-            mean = mean[::-1]
-        self.fill = np.ascontiguousarray(mean, dtype=np.float32).reshape(
-            1, 3, 1, 1)
+        # The graph flips RGB to BGR before normalising when to_bgr.
+        self.fill = input_fill(wrapper.mean.flatten().numpy(),
+                               bgr_to_rgb=not wrapper.to_bgr)
         self.session = ort_session(path, threads)
         self.path = path
 
+    def int8(self, path, calib_images):
+        """The same detector quantised to int8
+        (:func:`shufflenet_det.deploy.quantize.quantize_graph`, its default
+        parts), calibrated on ``calib_images`` (host images as
+        ``__call__`` takes, at least one batch): a new detector, its graph
+        at ``path``."""
+        import copy
+
+        from shufflenet_det.deploy import ort_session
+        from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
+                                                    quantize_graph)
+        reader = ImageCalibrationReader(calib_images, self.fill,
+                                        self.batch_size, self.padded)
+        quantize_graph(self.path, path, reader)
+        other = copy.copy(self)
+        other.session, other.path = ort_session(path, self.threads), path
+        return other
+
     def __call__(self, images):
-        import numpy as np
-        h, w = self.shape
-        batch = np.empty((len(images), 3, *self.padded), np.float32)
-        batch[...] = self.fill
-        for i, img in enumerate(images):
-            batch[i, :, :h, :w] = img.numpy()[::-1]  # BGR -> RGB
-        return self.session.run(None, {'input': batch})
+        from shufflenet_det.deploy.quantize import graph_input
+        return self.session.run(
+            None, {'input': graph_input(images, self.fill, self.padded)})
 
 
 def synthetic_images(batch_size, shape, seed=0):

@@ -72,3 +72,33 @@ def decisive_model(config, bgr, seed=0, cfg_options=None):
         logits = model.rpn_head((c4, ))[0][0]
         model.rpn_head.rpn_cls.weight.div_(logits.std())
     return model
+
+
+def shapes_config(path, shapes_root, base, shape=(288, 384)):
+    """Write a config at ``path``: the Table 7 cell ``base`` on the tiny
+    shapes set (five classes), its test images resized to ``shape`` (H, W)
+    without keeping their aspect ratio. Returns ``path`` as a str."""
+    data_root = f'{shapes_root}/'
+    h, w = shape
+    path.write_text(f'''
+_base_ = [{base!r}]
+data_root = {data_root!r}
+metainfo = dict(classes=('circle', 'rectangle', 'triangle', 'star', 'cross'))
+pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=({w}, {h}), keep_ratio=False),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
+                                          'img_shape', 'scale_factor'))
+]
+val_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 ann_file='annotations/instances_val.json',
+                 data_prefix=dict(img='val/'), pipeline=pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+model = dict(roi_head=dict(bbox_head=dict(num_classes=5)))
+''')
+    return str(path)

@@ -1,5 +1,6 @@
 """tools/analysis/benchmark.py --backend pytorch pytorch-as-built
-onnxruntime (with the peer, in one run) and
+onnxruntime (with the peer, in one run), onnxruntime-int8 with
+--ort-profile, and
 tools/analysis/lighthead_profile.py with BatchNorm folding and
 channels-last (and side by side with the model as built: --compare), on
 small images."""
@@ -42,6 +43,30 @@ def test_benchmark_both_backends_and_the_peer(tmp_path):
     assert 'speed ratio (ours / peer): ' in proc.stdout
     assert ('x (PyTorch), ' in proc.stdout and 'x (PyTorch as built), ' in
             proc.stdout and 'x (ONNX Runtime)' in proc.stdout)
+
+
+def test_benchmark_int8_and_its_profile(tmp_path):
+    out = tmp_path / 'bench.json'
+    proc = run_tool('tools/analysis/benchmark.py', CONFIG, '--device', 'cpu',
+                    '--shape', '200', '300', '--batch-size', '2', '--iters',
+                    '1', '--warmup', '0', '--threads', '1', '--backend',
+                    'onnxruntime', 'onnxruntime-int8', '--ort-profile',
+                    '--json', str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(out.read_text())
+    res = info['results']
+    assert [r['backend'] for r in res] == ['onnxruntime', 'onnxruntime-int8']
+    assert res[1]['name'].endswith('(ONNX Runtime int8)')
+    assert all(r['images_per_s'] > 0 for r in res)
+    profiles = info['ort_profiles']
+    assert set(profiles) == {'onnxruntime', 'onnxruntime-int8'}
+    # int8 kernels in the int8 graph's profile, none in fp32's.
+    assert 'QLinearConv' in profiles['onnxruntime-int8']['ops']
+    assert 'QLinearConv' not in profiles['onnxruntime']['ops']
+    for part in ('backbone', 'thin_map', 'rpn_head', 'rcnn_fcs',
+                 'PSRoIAlign (RoiAlign)', 'NMS'):
+        assert profiles['onnxruntime']['parts'][part] > 0
+        assert part in proc.stdout
 
 
 def test_lighthead_profile_compare():

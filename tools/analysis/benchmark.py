@@ -13,7 +13,13 @@ included. A benchmark, not a test.
 padded to multiples of 32) in ONNX Runtime on the CPU, from the same host
 images: stacking them as float32 RGB and padding with the mean colour is
 part of the timed run, as mmdet's pre-processing is part of PyTorch's.
+``--backend onnxruntime-int8`` times that graph quantised to int8
+(``tools/deployment/quantize_onnx.py``'s default parts; calibrated on the
+benchmark's own images, which with random weights is all a timing needs).
 Several backends are timed round-robin in the same run (with the peer).
+``--ort-profile`` adds, for each ONNX Runtime backend, where one run's time
+goes: ONNX Runtime's own per-node profile summed by part of the detector
+and by operator.
 Our PyTorch path runs as a deployment would run it: BatchNorm folded into
 the convolutions, and on the CPU weights and images in channels-last
 layout (``optimize_for_inference``); ``--backend pytorch-as-built`` times
@@ -74,8 +80,11 @@ def parse_args(argv=None):
                    choices=list(BACKENDS),
                    help='run our detector in PyTorch (default; BatchNorm '
                    'folded, channels-last on the CPU), in PyTorch as mmdet '
-                   'builds it, in ONNX Runtime (CPU); several: in the same '
-                   'run')
+                   'builds it, in ONNX Runtime (CPU), fp32 or int8; '
+                   'several: in the same run')
+    p.add_argument('--ort-profile', action='store_true',
+                   help='with an ONNX Runtime backend: where the time of '
+                   'one run goes, by part and by operator')
     p.add_argument('--json', help='write the results to this JSON file')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value')
@@ -84,7 +93,9 @@ def parse_args(argv=None):
 
 PEER = 'torchvision fasterrcnn_mobilenet_v3_large_fpn'
 BACKENDS = {'pytorch': 'PyTorch', 'pytorch-as-built': 'PyTorch as built',
-            'onnxruntime': 'ONNX Runtime'}
+            'onnxruntime': 'ONNX Runtime',
+            'onnxruntime-int8': 'ONNX Runtime int8'}
+ORT_BACKENDS = ('onnxruntime', 'onnxruntime-int8')
 
 
 def build_peer(shape=(800, 1200)):
@@ -117,10 +128,12 @@ def main(argv=None):
                               enabled=args.fp16)
 
     backends = list(dict.fromkeys(args.backend))
-    if 'onnxruntime' in backends:
+    ort_backends = [b for b in backends if b in ORT_BACKENDS]
+    if ort_backends:
         if device.type != 'cpu' or args.fp16:
-            raise SystemExit('error: --backend onnxruntime runs on the CPU in '
-                             'fp32: use --device cpu, without --fp16.')
+            raise SystemExit(f'error: --backend {ort_backends[0]} runs on the '
+                             'CPU, without autocast: use --device cpu, '
+                             'without --fp16.')
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
@@ -132,13 +145,17 @@ def main(argv=None):
     batch = mmdet_batch(images)
     names, kinds, models, runs = [], [], [], []
     tmp = tempfile.TemporaryDirectory()
-    if 'onnxruntime' in backends:
+    ort_models = {}
+    if ort_backends:
         # Exported before the PyTorch rewrites (the exporter and ONNX
         # Runtime fold BatchNorm themselves).
-        ort_model = OnnxRuntimeDetector(
+        ort_models['onnxruntime'] = OnnxRuntimeDetector(
             model, args.batch_size, args.shape,
             osp.join(tmp.name, 'model.onnx'),
             threads=args.threads or torch.get_num_threads())
+        if 'onnxruntime-int8' in backends:
+            ort_models['onnxruntime-int8'] = ort_models['onnxruntime'].int8(
+                osp.join(tmp.name, 'model_int8.onnx'), images)
     rewrites = {}
     for kind in ('pytorch', 'pytorch-as-built'):
         if kind not in backends:
@@ -161,11 +178,11 @@ def main(argv=None):
         kinds.append(kind)
         models.append(ours)
         runs.append(run_ours)
-    if 'onnxruntime' in backends:
-        names.append(f'{osp.basename(args.config)} (ONNX Runtime)')
-        kinds.append('onnxruntime')
+    for kind in ort_backends:
+        names.append(f'{osp.basename(args.config)} ({BACKENDS[kind]})')
+        kinds.append(kind)
         models.append(model)
-        runs.append(lambda: ort_model(images))
+        runs.append(lambda ort_model=ort_models[kind]: ort_model(images))
 
     if args.peer:
         torch.manual_seed(0)
@@ -192,6 +209,15 @@ def main(argv=None):
                                progress=lambda done, total: bar.update(),
                                names=names)
     sys.stdout.write('\n')
+    profiles = {}
+    if args.ort_profile:
+        from shufflenet_det.deploy.profile import profile_session
+        from shufflenet_det.deploy.quantize import graph_input
+        for kind in ort_backends:
+            m = ort_models[kind]
+            profiles[kind] = profile_session(
+                m.path, {'input': graph_input(images, m.fill, m.padded)},
+                threads=m.threads)
     tmp.cleanup()
     for name, kind, m, res in zip(names, kinds, models, results):
         res.update(name=name, backend='pytorch' if kind == 'peer' else kind,
@@ -223,13 +249,19 @@ def main(argv=None):
             fastest = [f'{results[-1]["min_s"] / r["min_s"]:.2f}x'
                        for r in results[:-1]]
             print(f'fastest runs\' ratio: {", ".join(fastest)}')
+    if profiles:
+        from shufflenet_det.deploy.profile import format_profiles
+        runs = next(iter(profiles.values()))['runs']
+        print(f'ONNX Runtime\'s profile (kernel ms per batch, mean of {runs} '
+              'profiled runs):')
+        print(format_profiles({BACKENDS[k]: p for k, p in profiles.items()}))
     if args.json:
         info = dict(environment=env, settings=dict(
             config=args.config, checkpoint=args.checkpoint, fp16=args.fp16,
             channels_last=args.channels_last, batch_size=args.batch_size,
             shape=args.shape, iters=args.iters, warmup=args.warmup,
             peer=args.peer, backends=backends, pytorch_rewrites=rewrites),
-            results=results)
+            results=results, ort_profiles=profiles)
         with open(args.json, 'w') as f:
             json.dump(info, f, indent=2)
     return results

@@ -1,11 +1,21 @@
-"""COCO evaluation of an exported Light-Head R-CNN in ONNX Runtime, on the
-config's test set; with ``--checkpoint``, PyTorch (mmdet's ``predict``)
-on the same images in the same run, and how far apart the two are.
+"""COCO evaluation of exported Light-Head R-CNN graphs in ONNX Runtime, on
+the config's test set: one graph, or several (fp32 and the int8 graph of
+``quantize_onnx.py``) on the same images in the same run; with
+``--checkpoint``, PyTorch (mmdet's ``predict``) too, and how far apart they
+are.
 
     python tools/deployment/export_onnx.py configs/demo/lighthead_v2star_shapes.py \\
         $(cat work_dirs/demo/last_checkpoint) --out demo.onnx --dynamic
+    python tools/deployment/quantize_onnx.py configs/demo/lighthead_v2star_shapes.py \\
+        demo.onnx --out demo_int8.onnx
     python tools/deployment/eval_onnx.py configs/demo/lighthead_v2star_shapes.py \\
-        demo.onnx --checkpoint $(cat work_dirs/demo/last_checkpoint)
+        demo.onnx demo_int8.onnx --checkpoint $(cat work_dirs/demo/last_checkpoint)
+
+Each graph's detections are matched to PyTorch's (IoU >= 0.99, same
+label, score within 1e-3: the same computation in another runtime); an
+int8 graph's are also matched to those of the first fp32 graph given, by
+a criterion that allows for int8's rounding (IoU >= 0.8, same label, score
+within 0.05).
 
 Each image goes through the config's test pipeline (resize), is padded to
 multiples of 32 with the mean colour, converted to RGB float32 and run
@@ -31,7 +41,8 @@ from shufflenet_det.utils.cli import user_errors  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('config', help='the config the graph was exported from')
-    p.add_argument('onnx', help='the exported graph (.onnx)')
+    p.add_argument('onnx', nargs='+',
+                   help='the exported graph(s) (.onnx), fp32 or int8')
     p.add_argument('--checkpoint',
                    help='also evaluate these weights in PyTorch on the same '
                    'images, and compare')
@@ -44,81 +55,98 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _padded_rgb(img, fill):
-    """uint8 BGR (3, h, w) tensor -> float32 RGB (1, 3, H, W), H and W
-    multiples of 32, padded with ``fill`` (3, 1, 1)."""
-    import numpy as np
-    h, w = img.shape[-2:]
-    x = np.empty((1, 3, -(-h // 32) * 32, -(-w // 32) * 32), np.float32)
-    x[:] = fill
-    x[0, :, :h, :w] = img.numpy()[::-1]
-    return x
+# How int8 detections are matched to fp32's: int8 rounding moves boxes by
+# a pixel or two and scores by a few hundredths (docs/int8.md).
+INT8_MATCH = dict(iou_thr=0.8, score_tol=0.05)
 
 
-def evaluate(cfg, session, model=None, log=print):
-    """Run the test set through ``session`` (and ``model`` in PyTorch if
-    given). Returns ``(onnx_metrics, pytorch_metrics or None, match)``,
-    ``match`` the :func:`~shufflenet_det.deploy.parity.match_detections`
-    totals of ONNX Runtime's detections against PyTorch's."""
-    import numpy as np
+def evaluate(cfg, sessions, model=None, log=print, reference=0,
+             match_cfg=None):
+    """Run the test set through each ONNX Runtime session of ``sessions``
+    (and ``model`` in PyTorch if given). Returns ``(onnx_metrics,
+    pytorch_metrics or None, matches)``: a list of metrics, one per session;
+    ``matches[i]`` the
+    :func:`~shufflenet_det.deploy.parity.match_detections` totals of
+    session i's detections against PyTorch's (``'pytorch'``) and, for
+    sessions whose index is in ``match_cfg`` ({index: match_detections
+    keywords}), against session ``reference``'s (``'reference'``)."""
     import torch
     from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
-    from mmengine.structures import InstanceData
 
     from shufflenet_det.deploy.parity import match_detections
-    mp = cfg.model.data_preprocessor
-    mean = np.float32(mp.get('mean', [0, 0, 0]))
-    if not mp.get('bgr_to_rgb', False):
-        mean = mean[::-1]  # the graph flips RGB to BGR first
-    fill = mean[:, None, None]
+    from shufflenet_det.deploy.quantize import config_fill, graph_input
+    match_cfg = match_cfg or {}
+    fill = config_fill(cfg)
     # One image per batch, in PyTorch too: mmdet pads a batch to its
     # largest image, and the proposals of an image then depend on the
     # others' sizes (anchors over the padding, clipped to the image).
     loader_cfg = cfg.test_dataloader.copy()
     loader_cfg.update(batch_size=1)
     loader = Runner.build_dataloader(loader_cfg)
-    evaluators = [Evaluator(cfg.test_evaluator)]
-    if model is not None:
-        evaluators.append(Evaluator(cfg.test_evaluator))
+    evaluators = [Evaluator(cfg.test_evaluator)
+                  for _ in range(len(sessions) + (model is not None))]
     for e in evaluators:
         e.dataset_meta = loader.dataset.metainfo
-    match = dict(reference=0, other=0, matched=0)
+    totals = ('reference', 'other', 'matched')
+    matches = [dict(pytorch=dict.fromkeys(totals, 0),
+                    reference=dict.fromkeys(totals, 0)) for _ in sessions]
+
+    def add(total, a, b, **kw):
+        r = match_detections(*_padded(a), *_padded(b), **kw)
+        for k in totals:
+            total[k] += r[k]
+
     done, start = 0, time.perf_counter()
     for batch in loader:
-        ort_samples = []
+        ort_samples = [[] for _ in sessions]
         for img, sample in zip(batch['inputs'], batch['data_samples']):
-            dets, labels = session.run(
-                None, {'input': _padded_rgb(img, fill)})[:2]
-            keep = dets[0, :, 4] > 0
-            boxes = dets[0, keep, :4].copy()
-            h, w = sample.img_shape
-            boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
-            boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-            sx, sy = sample.scale_factor
-            boxes /= np.float32([sx, sy, sx, sy])
-            out = sample.clone()
-            out.pred_instances = InstanceData(
-                bboxes=torch.from_numpy(boxes),
-                scores=torch.from_numpy(dets[0, keep, 4].copy()),
-                labels=torch.from_numpy(labels[0, keep].copy()))
-            ort_samples.append(out)
-        evaluators[0].process(data_samples=ort_samples, data_batch=batch)
+            x = graph_input([img], fill)
+            for session, samples in zip(sessions, ort_samples):
+                dets, labels = session.run(None, {'input': x})[:2]
+                samples.append(_to_sample(dets[0], labels[0], sample))
+        for e, samples in zip(evaluators, ort_samples):
+            e.process(data_samples=samples, data_batch=batch)
+        for i, kw in match_cfg.items():
+            for a, b in zip(ort_samples[reference], ort_samples[i]):
+                add(matches[i]['reference'], a, b, **kw)
         if model is not None:
             with torch.no_grad():
                 pt_samples = model.test_step(batch)
-            evaluators[1].process(data_samples=pt_samples, data_batch=batch)
-            for a, b in zip(pt_samples, ort_samples):
-                r = match_detections(*_padded(a), *_padded(b))
-                for k in match:
-                    match[k] += r[k]
-        done += len(ort_samples)
+            evaluators[-1].process(data_samples=pt_samples, data_batch=batch)
+            for samples, match in zip(ort_samples, matches):
+                for a, b in zip(pt_samples, samples):
+                    add(match['pytorch'], a, b)
+        done += len(batch['inputs'])
         log(f'\r{done}/{len(loader.dataset)} images, '
             f'{time.perf_counter() - start:.0f} s', end='')
     log('')
     size = len(loader.dataset)
     results = [e.evaluate(size) for e in evaluators]
-    return results[0], (results[1] if model is not None else None), match
+    pt_metrics = results.pop() if model is not None else None
+    return results, pt_metrics, matches
+
+
+def _to_sample(dets, labels, sample):
+    """One image's padded graph outputs as mmdet's prediction: boxes
+    clipped to the resized image and scaled back to the original, as
+    mmdet's ``predict`` does."""
+    import numpy as np
+    import torch
+    from mmengine.structures import InstanceData
+    keep = dets[:, 4] > 0
+    boxes = dets[keep, :4].copy()
+    h, w = sample.img_shape
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+    sx, sy = sample.scale_factor
+    boxes /= np.float32([sx, sy, sx, sy])
+    out = sample.clone()
+    out.pred_instances = InstanceData(
+        bboxes=torch.from_numpy(boxes),
+        scores=torch.from_numpy(dets[keep, 4].copy()),
+        labels=torch.from_numpy(labels[keep].copy()))
+    return out
 
 
 def _padded(sample):
@@ -145,36 +173,68 @@ def main(argv=None):
 
         import shufflenet_det  # noqa: F401
         from shufflenet_det.deploy import ort_session
+        from shufflenet_det.deploy.export import check_graph
+        from shufflenet_det.deploy.quantize import int8_parts
         from shufflenet_det.utils.benchmark import build_detector
-        for path in (args.config, args.onnx, args.checkpoint):
+        for path in (args.config, *args.onnx, args.checkpoint):
             if path and not osp.isfile(path):
                 raise FileNotFoundError(f'{path} not found')
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmdet'))
-        session = ort_session(args.onnx, args.threads)
+        for path in args.onnx:
+            check_graph(cfg, path)
+        parts = [int8_parts(path) for path in args.onnx]
+        kinds = ['fp32' if p is None else 'int8' for p in parts]
+        sessions = [ort_session(path, args.threads) for path in args.onnx]
+        # int8 graphs are matched to the first fp32 one as well.
+        reference = kinds.index('fp32') if 'fp32' in kinds else None
+        match_cfg = {i: INT8_MATCH for i, k in enumerate(kinds)
+                     if k == 'int8' and reference is not None}
         model = None
         if args.checkpoint:
             model = build_detector(cfg, args.checkpoint)
         try:
-            ort_metrics, pt_metrics, match = evaluate(cfg, session, model)
+            ort_metrics, pt_metrics, matches = evaluate(
+                cfg, sessions, model, reference=reference or 0,
+                match_cfg=match_cfg)
         except Exception as e:  # noqa: BLE001
             if 'Got invalid dimensions' in str(e):
                 raise ValueError(
-                    f'{args.onnx} takes one input shape, the test images '
-                    'have others: export it with --dynamic') from e
+                    f'{" or ".join(args.onnx)} takes one input shape, the '
+                    'test images have others: export it with --dynamic'
+                ) from e
             raise
-    print(f'ONNX Runtime: COCO bbox mAP {summary(ort_metrics)}')
+    names = [osp.basename(p) for p in args.onnx]
+    labels = [f'ONNX Runtime ({k}, {n})' for k, n in zip(kinds, names)]
+    width = max(len(x) for x in labels + ['PyTorch'])
+    for label, metrics, p in zip(labels, ort_metrics, parts):
+        print(f'{label + ":":<{width + 1}} COCO bbox mAP {summary(metrics)}'
+              + (f'; int8: {", ".join(p)}' if p else ''))
     if pt_metrics is not None:
-        print(f'PyTorch:      COCO bbox mAP {summary(pt_metrics)}')
-        diff = 100 * abs(ort_metrics['coco/bbox_mAP']
-                         - pt_metrics['coco/bbox_mAP'])
-        print(f'mAP difference {diff:.2f} points; {match["matched"]} of '
-              f'{match["reference"]} PyTorch detections matched in ONNX '
-              f'Runtime (IoU >= 0.99, same label, score within 1e-3), '
-              f'ONNX Runtime {match["other"]}')
-    return ort_metrics, pt_metrics, match
+        print(f'{"PyTorch:":<{width + 1}} COCO bbox mAP {summary(pt_metrics)}')
+
+    def diff(a, b):
+        return 100 * abs(a['coco/bbox_mAP'] - b['coco/bbox_mAP'])
+
+    for i, (name, kind, match) in enumerate(zip(names, kinds, matches)):
+        if pt_metrics is not None:
+            m = match['pytorch']
+            print(f'{name} against PyTorch: mAP difference '
+                  f'{diff(ort_metrics[i], pt_metrics):.2f} points; '
+                  f'{m["matched"]} of {m["reference"]} PyTorch detections '
+                  f'matched in ONNX Runtime (IoU >= 0.99, same label, score '
+                  f'within 1e-3), ONNX Runtime {m["other"]}')
+        if i in match_cfg:
+            m, kw = match['reference'], match_cfg[i]
+            print(f'{name} against {names[reference]}: mAP difference '
+                  f'{diff(ort_metrics[i], ort_metrics[reference]):.2f} '
+                  f'points; {m["matched"]} of {m["reference"]} fp32 '
+                  f'detections matched in int8 (IoU >= {kw["iou_thr"]}, '
+                  f'same label, score within {kw["score_tol"]}), int8 '
+                  f'{m["other"]}')
+    return ort_metrics, pt_metrics, matches
 
 
 if __name__ == '__main__':

@@ -1,0 +1,133 @@
+"""Quantise an exported Light-Head R-CNN graph to int8 for ONNX Runtime on
+the CPU: static quantisation with ONNX Runtime's tools (QDQ format, int8
+weights per output channel, uint8 activations, MinMax ranges calibrated on
+images).
+
+    python tools/deployment/export_onnx.py configs/demo/lighthead_v2star_shapes.py \\
+        $(cat work_dirs/demo/last_checkpoint) --out demo.onnx --dynamic
+    python tools/deployment/quantize_onnx.py configs/demo/lighthead_v2star_shapes.py \\
+        demo.onnx --out demo_int8.onnx --calib-images data/shapes/train --num 32
+
+``eval_onnx.py`` evaluates both graphs beside PyTorch in one run, ``--backend
+onnxruntime-int8`` of ``tools/analysis/benchmark.py`` times the int8 graph.
+The int8 graph has the fp32 graph's interface (``input`` -> ``dets``,
+``labels``; ``export_onnx.py``'s docstring). Calibration images
+(``--calib-images``: a folder, or a text file of image paths one a line;
+default: the config's training images) go through the config's test
+pipeline and the graph's own input layout (RGB float32 0-255, padded to
+multiples of 32 with the mean colour); ``--num`` of them, spread evenly over
+the sorted list. A graph exported without ``--dynamic`` is calibrated on
+batches of its batch size and shape.
+
+``--parts`` chooses what is quantised: ``backbone``, ``thin_map``,
+``rpn_head``, ``rcnn_fcs`` (the R-CNN's fc 2048 and its class and box fcs);
+default all four. The normalisation, the RPN post-processing, PSRoIAlign,
+the R-CNN post-processing and both NMS always stay fp32
+(``shufflenet_det.deploy.quantize``; docs/int8.md has the accuracy and
+speed per part).
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from shufflenet_det.deploy.quantize import DEFAULT_PARTS, PARTS  # noqa: E402
+from shufflenet_det.utils.cli import user_errors  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('config', help='the config the graph was exported from')
+    p.add_argument('onnx', help='the fp32 graph of export_onnx.py')
+    p.add_argument('--out', required=True, help='the int8 .onnx to write')
+    p.add_argument('--calib-images', metavar='DIR|LIST',
+                   help='calibration images: a folder, or a text file of '
+                   'image paths (default: the config\'s training images)')
+    p.add_argument('--num', type=int, default=32,
+                   help='calibration images used (default 32)')
+    p.add_argument('--parts', nargs='+', choices=list(PARTS),
+                   default=list(DEFAULT_PARTS),
+                   help='what to quantise (default: %(default)s)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config settings, key=value')
+    p.add_argument('--debug', action='store_true',
+                   help='show the full traceback of an error')
+    return p.parse_args(argv)
+
+
+def train_images(cfg):
+    """The folder of the config's training images."""
+    ds = cfg.train_dataloader.dataset
+    ds = ds.get('dataset', ds)  # a wrapper (RepeatDataset, ...)
+    return osp.join(ds.get('data_root', ''),
+                    ds.get('data_prefix', {}).get('img', ''))
+
+
+def calibration_paths(source, num):
+    """``num`` image paths of ``source`` (folder or list file), spread
+    evenly over its sorted images."""
+    import numpy as np
+
+    from tools.infer import collect_images
+    paths = collect_images([source])
+    if num < 1:
+        raise ValueError(f'--num must be >= 1, got {num}')
+    if num < len(paths):
+        idx = np.linspace(0, len(paths) - 1, num).round().astype(int)
+        paths = [paths[i] for i in idx]
+    return paths
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with user_errors(args.debug):
+        from mmengine.config import Config
+
+        from shufflenet_det.deploy.export import check_graph
+        from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
+                                                    config_fill, input_dims,
+                                                    quantize_graph,
+                                                    pipeline_images)
+        for path in (args.config, args.onnx):
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'{path} not found')
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        check_graph(cfg, args.onnx)
+        source = args.calib_images or train_images(cfg)
+        if not args.calib_images and not osp.isdir(source):
+            raise FileNotFoundError(
+                f'{source} (the config\'s training images) not found: pass '
+                'the calibration images with --calib-images DIR or a text '
+                'file of image paths')
+        paths = calibration_paths(source, args.num)
+        n, h, w = input_dims(args.onnx)
+        shape = (h, w) if h and w else None
+        batch = n or 1
+        if len(paths) < batch:
+            raise ValueError(
+                f'{args.onnx} takes batches of {batch} images, {source} has '
+                f'{len(paths)}: give at least {batch} calibration images')
+        start = time.perf_counter()
+        reader = ImageCalibrationReader(pipeline_images(cfg, paths),
+                                        config_fill(cfg), batch, shape)
+        info = quantize_graph(args.onnx, args.out, reader, args.parts)
+        kernels = ', '.join(f'{op} {n}'
+                            for op, n in info['int8_kernels'].items())
+        print(f'{args.out}: int8 {", ".join(info["parts"])} '
+              f'({info["int8_nodes"]} of the {info["convs_gemms"]} Conv/Gemm '
+              f'as int8 kernels: {kernels}), the rest fp32; calibrated on '
+              f'{reader.seen} images of {source}; '
+              f'{osp.getsize(args.out) / 2**20:.1f} MiB (fp32 '
+              f'{osp.getsize(args.onnx) / 2**20:.1f} MiB), '
+              f'{time.perf_counter() - start:.1f} s')
+    return info
+
+
+if __name__ == '__main__':
+    main()
