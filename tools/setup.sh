@@ -17,6 +17,9 @@
 #   TORCH_SPEC    torch packages to install (default "torch==2.14.1 torchvision==0.29.1")
 #   FORCE_CUDA    1: CUDA ops even without a visible GPU; 0: CPU ops only
 #   TORCH_CUDA_ARCH_LIST, MAX_JOBS   passed to tools/install_mmcv.sh
+#
+# A machine without network that has its own torch: tools/wheelhouse.sh and
+# tools/offline_setup.sh instead (docs/gpu.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +63,9 @@ else
 fi
 
 step 3/5 "mmcv with compiled ops (tools/install_mmcv.sh)"
-PYTHON="$VPY" bash tools/install_mmcv.sh
+# Installed even when FORCE_CUDA=1 builds CUDA ops without a GPU here (the
+# set-up's own environment; install_mmcv.sh alone only caches that wheel).
+PYTHON="$VPY" MMCV_INSTALL="${MMCV_INSTALL:-1}" bash tools/install_mmcv.sh
 
 step 4/5 "mmengine, mmdet, pycocotools, pytest, mmpretrain, onnx, onnxruntime and shufflenet_det (editable)"
 # mmpretrain's, onnx's and onnxruntime's requirements leave torch, mmcv,

@@ -230,12 +230,14 @@ def print_table(rows, args, env):
 def markdown(rows, args, env):
     """The measured table in Markdown (README's layout): one table per
     precision, images/s with the paper's figure in brackets, and the mmAP of
-    the cells evaluated."""
+    the cells evaluated; '-' for a cell not measured (yet)."""
     levels = [lv for lv in table7.LEVELS if lv in args.levels]
     out = []
     for precision in args.precisions:
         by_cell = {(r['family'], r['level']): r for r in rows
                    if r['precision'] == precision}
+        if not by_cell:
+            continue
         out += [f'**{precision}**: images/s, batch {args.batch_size}, '
                 f'{args.shape[0]}x{args.shape[1]}, {describe_device(env)} '
                 '(in brackets: the paper\'s, GTX 1080 Ti); COCO mmAP where '
@@ -245,7 +247,10 @@ def markdown(rows, args, env):
         for family in (f for f in table7.FAMILIES if f in args.families):
             cells = []
             for lv in levels:
-                r = by_cell[(family, lv)]
+                r = by_cell.get((family, lv))
+                if r is None:
+                    cells.append('-')
+                    continue
                 cell = f'{r["images_per_s"]:.1f} ({r["paper_images_per_s"]})'
                 if r['mmap'] is not None:
                     cell += f', {r["mmap"]:.1f} mmAP ({r["paper_mmap"]})'
