@@ -128,9 +128,12 @@ else
     if [ -z "${MMCV_SDIST:-}" ]; then
       # pip prepares the archive's metadata by running its setup.py, which
       # imports pkg_resources: setuptools<70 in pip's isolated build
-      # environment (where torch is absent, so no op is compiled).
+      # environment (where torch is absent, so no op is compiled). pip 26
+      # reads build constraints apart (PIP_BUILD_CONSTRAINT), older pips
+      # from PIP_CONSTRAINT.
       echo 'setuptools<70' > "$BUILD/sdist-constraint.txt"
-      PIP_CONSTRAINT="$BUILD/sdist-constraint.txt" "$PYTHON" -m pip download \
+      PIP_CONSTRAINT="$BUILD/sdist-constraint.txt" \
+      PIP_BUILD_CONSTRAINT="$BUILD/sdist-constraint.txt" "$PYTHON" -m pip download \
           -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$BUILD"
       MMCV_SDIST="$BUILD/mmcv-$MMCV_VERSION.tar.gz"
     fi

@@ -90,7 +90,9 @@ step 3/5 "shufflenet_det (editable, no dependency resolution: torch stays)"
 "$VPY" -m pip install -q --no-deps --no-build-isolation -e .
 
 step 4/5 "mmcv's ops from $(basename "$SDIST") (tools/install_mmcv.sh)"
-PYTHON="$VPY" MMCV_SDIST="$SDIST" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+# nproc alone would honour OMP_NUM_THREADS, often 1 on such machines.
+PYTHON="$VPY" MMCV_SDIST="$SDIST" \
+  MAX_JOBS="${MAX_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}" \
   bash tools/install_mmcv.sh
 
 step 5/5 "Smoke check"

@@ -154,7 +154,6 @@ def test_offline_setup_refuses_what_it_cannot_use(tmp_path):
     assert not (tmp_path / '.venv').exists()
 
 
-@pytest.mark.skip(reason='issue 19, in progress: the CPU form\'s parity check finds no detections (0/0) with the quick cell and fails')
 def test_gpu_command_in_its_cpu_form(tmp_path):
     """The whole GPU command on the CPU, set-up skipped: the 20 cells and
     the peer in both precisions, the training step, the parity check, and
