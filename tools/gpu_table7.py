@@ -38,7 +38,6 @@ from shufflenet_det import table7  # noqa: E402
 from shufflenet_det.utils.benchmark import (  # noqa: E402
     build_detector, describe_device, environment, mmdet_batch,
     synthetic_images, time_interleaved)
-from shufflenet_det.utils.device import check_device  # noqa: E402
 
 
 def _load_tool(name, path):
@@ -389,13 +388,7 @@ def parity(args, results):
 
 def main(argv=None):
     args = parse_args(argv)
-    device = torch.device(check_device(args.device))
-    if device.type == 'cuda':
-        torch.backends.cudnn.benchmark = True  # as the paper's timings
-    elif 'fp16' in args.precisions and not args.quick:
-        raise SystemExit('error: fp16 is for CUDA devices: on a CPU use '
-                         '--precisions fp32, or --quick to check the '
-                         'command.')
+    device = table7_tool.timing_device(args)
     results = Results(args, environment(device))
     ncells = sum(len(f) for _, f in args.groups)
     results.say(f'{ncells} cells x {len(args.precisions)} precisions'

@@ -312,14 +312,21 @@ def _makedirs_for(path):
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def timing_device(args):
+    """The checked device for ``args.device``; cuDNN's algorithm search on
+    (as the paper's timings); fp16 on a CPU refused unless ``--quick``."""
     device = torch.device(check_device(args.device))
     if device.type == 'cuda':
-        torch.backends.cudnn.benchmark = True  # as the paper's timings
+        torch.backends.cudnn.benchmark = True
     elif 'fp16' in args.precisions and not args.quick:
         raise SystemExit('error: fp16 is for CUDA devices (on a CPU only '
                          'with --quick, to check the command).')
+    return device
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = timing_device(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     env = environment(device)
