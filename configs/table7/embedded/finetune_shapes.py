@@ -51,7 +51,7 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 model = dict(roi_head=dict(bbox_head=dict(num_classes=5)))
 # 144 iterations an epoch; warm-up 100 iterations, lr / 10 for the last.
-max_epochs = 6  # 7 (1008 iterations) ran over the 90 min of the one command
+max_epochs = 6  # the one command within 90 min (docs/table7_embedded.md)
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
