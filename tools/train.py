@@ -191,6 +191,12 @@ def main(argv=None):
         else:
             runner = Runner.from_cfg(cfg)
         runner.train()
+    # An orderly end for the process group: left to interpreter exit, a
+    # gloo rank can abort ("terminate called without an active exception").
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':
