@@ -21,6 +21,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import barrier, is_distributed  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -193,10 +194,9 @@ def main(argv=None):
         runner.train()
     # An orderly end for the process group: left to interpreter exit, a
     # gloo rank can abort ("terminate called without an active exception").
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    if is_distributed():
+        barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':

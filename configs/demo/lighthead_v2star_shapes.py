@@ -92,7 +92,7 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0,
          end=50),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[13], gamma=0.1)
+         milestones=[max_epochs - 1], gamma=0.1)
 ]
 # fused=True: one vectorised kernel for the whole AdamW step (the same
 # update in less CPU time; docs/benchmarks.md).
