@@ -12,7 +12,7 @@ Configs read it through the ``Table7Backbone`` builder
     table7.backbone_cfg('mobilenetv2', '140M')
     # {'type': 'MobileNetV2Paper', 'widen_factor': 0.6, 'divisor': 10,
     #  'out_indices': (4, 7)}
-    table7.cell('xception', '300M')['c4_channels']  # 384
+    table7.cell('xception', '300M')['c4_channels']  # 432
 """
 import copy
 
@@ -71,7 +71,8 @@ BACKBONES = {
         type='LightXception',
         args=[dict(widen_factor=w) for w in (0.5, 1.0, 1.5, 2.0)],
         out_indices=(1, 2),  # stage3, stage4 (no 1x1 conv after stage4)
-        channels=((128, 256), (256, 512), (384, 768), (512, 1024))),
+        # Light-Head R-CNN's 144/288/576 times the width (Table 8)
+        channels=((144, 288), (288, 576), (432, 864), (576, 1152))),
     'shufflenetv1': dict(
         type='ShuffleNetV1',
         # g = 3, the paper's comparison (Table 8)

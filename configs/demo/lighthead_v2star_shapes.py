@@ -72,13 +72,21 @@ model = dict(
                   init_cfg=None),
     thin_map=dict(norm_cfg=dict(type='BN')),
     rpn_head=dict(anchor_generator=dict(scales=[1, 2, 4, 8, 16])),
-    roi_head=dict(bbox_head=dict(num_classes=5)),
+    # The demo's measured recipe predates the official PSAlign (max), the
+    # border rule and the test threshold of the Table 7 cells and keeps
+    # what it was measured with (docs/demo.md); what those are worth here:
+    # docs/table7_embedded.md.
+    roi_head=dict(
+        bbox_roi_extractor=dict(pool_mode='avg'),
+        bbox_head=dict(num_classes=5)),
     train_cfg=dict(
+        rpn=dict(allowed_border=-1),
         rpn_proposal=dict(nms_pre=2000, max_per_img=500),
         rcnn=dict(sampler=dict(
             _delete_=True, type='RandomSampler', num=128, pos_fraction=0.25,
             neg_pos_ub=-1, add_gt_as_proposals=True))),
-    test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=300)))
+    test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=300),
+                  rcnn=dict(score_thr=0.05)))
 
 # Schedule: 14 epochs of 144 iterations (make demo's 600 training images,
 # the empty ones filtered), evaluated at epochs 5, 10 and 14 so that the
@@ -87,7 +95,8 @@ model = dict(
 # lr 2e-3: faster than 1e-3, steadier than 3e-3; 128 RoIs per image: the
 # mAP of 256 in less time (docs/demo.md).
 max_epochs = 14
-train_cfg = dict(max_epochs=max_epochs, val_interval=5)
+train_cfg = dict(_delete_=True, type='ResumableEpochBasedTrainLoop',
+                 max_epochs=max_epochs, val_interval=5)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0,
          end=50),
@@ -96,13 +105,17 @@ param_scheduler = [
 ]
 # fused=True: one vectorised kernel for the whole AdamW step (the same
 # update in less CPU time; docs/benchmarks.md).
+# The plain optimizer it was measured with: no 3x thin map, decay on every
+# parameter, gradients clipped at 35.
 optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4,
-                   fused=True))
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4, fused=True),
+    clip_grad=dict(max_norm=35, norm_type=2))
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=2, max_keep_ckpts=2))
-log_processor = dict(window_size=10)
+    checkpoint=dict(by_epoch=True, interval=2, max_keep_ckpts=2))
+log_processor = dict(window_size=10, by_epoch=True)
 # Seeded, so that make demo gives the same data order and initialisation
 # on every run.
 randomness = dict(seed=0)

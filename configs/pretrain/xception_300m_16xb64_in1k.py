@@ -7,4 +7,4 @@
 _base_ = ['./_base_/imagenet_shufflenet_recipe.py']
 model = dict(
     backbone=dict(family='xception', level='300M'),
-    head=dict(in_channels=768))  # the cell's C5 channels (table7.py)
+    head=dict(in_channels=864))  # the cell's C5 channels (table7.py)

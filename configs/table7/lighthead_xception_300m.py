@@ -5,7 +5,7 @@
 _base_ = [
     '../_base_/models/lighthead_rcnn.py',
     '../_base_/datasets/coco_detection.py',
-    '../_base_/schedules/schedule_2x.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_lighthead_150k.py'
 ]
 model = dict(
     backbone=dict(

@@ -21,7 +21,9 @@ that a graph needs replace mmdet's per-image lists:
    ones go to a fixed (N, P) layout in descending score order, P =
    ``test_cfg.rpn.max_per_img``, padded with empty slots when fewer are
    kept;
-3. PSRoIAlign (:func:`~.ops.ps_roi_align`) and the R-CNN subnet on all
+3. PSRoIAlign (the extractor's ``pool_mode``: the official max pooling,
+   :func:`~shufflenet_det.models.layers.ps_align_max`, or torchvision's
+   average, :func:`~.ops.ps_roi_align`) and the R-CNN subnet on all
    N * P slots; softmax, per-class box decoding clipped to the image;
 4. per-class NMS of the scores > ``score_thr`` (``onnx_nms`` on N * classes
    batches), then the K best of each image.
@@ -31,6 +33,7 @@ import math
 import torch
 import torch.nn as nn
 
+from ..models.layers.ps_align import ps_align_max
 from .ops import onnx_nms, ps_roi_align
 
 
@@ -141,6 +144,7 @@ class LightHeadRCNNExport(nn.Module):
             raise DeployError('export supports PSRoIAlignExtractor, got '
                               f'{type(ext).__name__}')
         layer = ext.roi_layers[0]
+        self.pool_mode = ext.pool_mode
         self.roi_size = int(ext.output_size)
         self.sampling_ratio = int(layer.sampling_ratio)
         self.spatial_scale = 1.0 / ext.featmap_strides[0]
@@ -213,8 +217,16 @@ class LightHeadRCNNExport(nn.Module):
         return _gather_rows(boxes, idx), top >= 0
 
     def rcnn(self, thin, proposals):
-        feats = ps_roi_align(thin, proposals, self.roi_size,
-                             self.sampling_ratio, self.spatial_scale)
+        if self.pool_mode == 'max':
+            b, p = proposals.shape[:2]
+            # Batch index of each slot, from the tensor (dynamic shapes).
+            index = torch.ones_like(proposals[..., :1]).cumsum(0) - 1
+            rois = torch.cat((index, proposals), -1).reshape(b * p, 5)
+            feats = ps_align_max(thin, rois, self.roi_size,
+                                 self.spatial_scale, self.sampling_ratio)
+        else:
+            feats = ps_roi_align(thin, proposals, self.roi_size,
+                                 self.sampling_ratio, self.spatial_scale)
         return self.bbox_head(feats)
 
     def detections(self, proposals, valid, cls_score, bbox_pred, img_hw):

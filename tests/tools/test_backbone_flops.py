@@ -50,7 +50,7 @@ def test_flops_json_fields_and_table(tmp_path, capsys):
 
 
 def test_flops_check_fails_beyond_the_tolerance(capsys):
-    with pytest.raises(SystemExit) as e:  # 41.1 vs 40 is 2.8% off
+    with pytest.raises(SystemExit) as e:  # 41.5 vs 40 is 3.7% off
         backbone_flops.main(['--families', 'xception', '--levels', '40M',
                              '--tolerance', '0.01', '--check'])
     assert e.value.code == 1

@@ -3,7 +3,7 @@ thin map, RPN with its proposal NMS, PSRoIAlign, R-CNN and the per-class
 NMS, in standard ONNX operators (opset 16), for ONNX Runtime.
 
     python tools/deployment/export_onnx.py configs/lighthead_v2star.py \\
-        work_dirs/lighthead_v2star/epoch_24.pth --out lighthead.onnx
+        work_dirs/lighthead_v2star/iter_150500.pth --out lighthead.onnx
     python tools/deployment/export_onnx.py CONFIG CKPT --out F --dynamic
     python tools/deployment/export_onnx.py CONFIG --out F --shape 480 640 \\
         --batch-size 4 --verify

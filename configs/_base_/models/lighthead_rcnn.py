@@ -53,12 +53,15 @@ model = dict(
                        loss_weight=1.0)),
     roi_head=dict(
         type='StandardRoIHead',
+        # The official PSAlign: max of the 2 x 2 samples of each bin, no
+        # half-pixel offset, zero outside the map (PSRoIAlignExtractor).
         bbox_roi_extractor=dict(
             type='PSRoIAlignExtractor',
             output_size=7,
             sampling_ratio=2,
             out_channels=10,
-            featmap_strides=[32]),
+            featmap_strides=[32],
+            pool_mode='max'),
         # The R-CNN subnet: one fc 2048 + ReLU, then the class and box fcs.
         bbox_head=dict(
             type='ConvFCBBoxHead',
@@ -92,7 +95,9 @@ model = dict(
                 pos_fraction=0.5,
                 neg_pos_ub=-1,
                 add_gt_as_proposals=False),
-            allowed_border=-1,
+            # Anchors crossing the image border are not labelled
+            # (_allowed_border = 0 in the official anchor target layer).
+            allowed_border=0,
             pos_weight=-1,
             debug=False),
         rpn_proposal=dict(
@@ -121,7 +126,9 @@ model = dict(
             max_per_img=1000,
             nms=dict(type='nms', iou_threshold=0.7),
             min_bbox_size=0),
+        # Every box scored above 0 goes to the class-wise NMS, as the official
+        # test (test_cls_threshold = 0.00).
         rcnn=dict(
-            score_thr=0.05,
+            score_thr=0.0,
             nms=dict(type='nms', iou_threshold=0.5),
             max_per_img=100)))

@@ -1,3 +1,5 @@
+from collections import OrderedDict
+
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, build_activation_layer
@@ -8,64 +10,88 @@ from mmdet.registry import MODELS
 from .pretrained import init_from_pretrained
 
 
+def _activation(act_cfg):
+    """The activation layer of ``act_cfg`` (Identity for None), never in
+    place: in this network every activated tensor is also read as it is
+    (by a shortcut, or by the next stage)."""
+    if act_cfg is None:
+        return nn.Identity()
+    act_cfg = dict(act_cfg)
+    if 'inplace' in act_cfg:
+        act_cfg['inplace'] = False
+    return build_activation_layer(act_cfg)
+
+
 class SeparableConv(nn.Sequential):
-    """Xception's depthwise separable convolution: a 3x3 depthwise conv
-    (carrying the stride) + BN, then a 1x1 conv + BN + activation (none when
-    ``act_cfg`` is None)."""
+    """Xception's separable convolution with its activation in front
+    (Chollet 2017, Fig. 5: ReLU - SeparableConv - BN): the activation, a 3x3
+    depthwise conv (carrying the stride), a 1x1 conv, BN. Nothing between
+    the depthwise and the 1x1 conv (Sec. 4.7: no activation there works
+    best; one BN per separable conv, as in Xception).
+    """
 
     def __init__(self, in_channels, out_channels, stride=1, conv_cfg=None,
                  norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU')):
-        super().__init__(
-            ConvModule(in_channels, in_channels, 3, stride, 1,
-                       groups=in_channels, conv_cfg=conv_cfg,
-                       norm_cfg=norm_cfg, act_cfg=None),
-            ConvModule(in_channels, out_channels, 1, conv_cfg=conv_cfg,
-                       norm_cfg=norm_cfg, act_cfg=act_cfg))
+        super().__init__(OrderedDict(
+            act=_activation(act_cfg),
+            depthwise=ConvModule(in_channels, in_channels, 3, stride, 1,
+                                 groups=in_channels, bias=False,
+                                 conv_cfg=conv_cfg, norm_cfg=None,
+                                 act_cfg=None),
+            pointwise=ConvModule(in_channels, out_channels, 1,
+                                 conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                                 act_cfg=None)))
 
 
 class XceptionBlock(BaseModule):
-    """Xception's residual block of three separable convolutions, with a
-    bottleneck: ``in -> out/4 -> out/4 -> out``.
+    """Xception's residual block of three separable convolutions (Chollet
+    2017, Fig. 5, middle flow), with a bottleneck:
+    ``in -> mid -> mid -> out``, each separable conv preceded by the
+    activation; the sum is not activated (the next block's first separable
+    conv activates it, the shortcut reads it as it is).
 
-    The stride sits on the first depthwise conv, so that all three 1x1 convs
-    run at the output resolution. The shortcut is the identity, or, when the
-    shape changes, a strided 1x1 conv + BN (Xception's entry-flow shortcut).
-    The sum goes through the activation. Three 3x3 convs in a row give the
-    block a 7x7 receptive field (ShuffleNet V2 paper Sec. 4.2: Xception's 7
-    against ShuffleNet V2's 3, the reason for V2*).
+    When the shape changes, the stride sits on the third depthwise conv and
+    the shortcut is a strided 1x1 conv + BN (Xception's entry flow, whose
+    branch ends with a 3x3/2 max pool, replaced by a strided separable conv
+    as in DeepLabv3+'s aligned Xception). Three 3x3 depthwise convs in a
+    row give the block a 7x7 receptive field (ShuffleNet V2 paper Sec. 4.2:
+    Xception's 7 against ShuffleNet V2's 3, the reason for V2*).
 
     Args:
         in_channels (int): input channels.
         out_channels (int): output channels.
+        mid_channels (int): output channels of the first two separable
+            convs (the bottleneck).
         stride (int): 1 or 2.
         conv_cfg, norm_cfg, act_cfg (dict): as in mmcv's ConvModule.
         with_cp (bool): checkpoint the block to save memory in training.
     """
 
-    def __init__(self, in_channels, out_channels, stride=1, conv_cfg=None,
-                 norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU'),
-                 with_cp=False, init_cfg=None):
+    def __init__(self, in_channels, out_channels, mid_channels, stride=1,
+                 conv_cfg=None, norm_cfg=dict(type='BN'),
+                 act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
         super().__init__(init_cfg)
         if stride not in (1, 2):
             raise ValueError(f'stride must be 1 or 2, got {stride}')
-        mid = out_channels // 4
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         self.with_cp = with_cp
         self.convs = nn.Sequential(
-            SeparableConv(in_channels, mid, stride, act_cfg=act_cfg, **common),
-            SeparableConv(mid, mid, 1, act_cfg=act_cfg, **common),
-            SeparableConv(mid, out_channels, 1, act_cfg=None, **common))
+            SeparableConv(in_channels, mid_channels, act_cfg=act_cfg,
+                          **common),
+            SeparableConv(mid_channels, mid_channels, act_cfg=act_cfg,
+                          **common),
+            SeparableConv(mid_channels, out_channels, stride,
+                          act_cfg=act_cfg, **common))
         self.shortcut = None
         if stride != 1 or in_channels != out_channels:
             self.shortcut = ConvModule(in_channels, out_channels, 1, stride,
                                        act_cfg=None, **common)
-        self.act = build_activation_layer(act_cfg)
 
     def forward(self, x):
 
         def _inner(x):
             identity = x if self.shortcut is None else self.shortcut(x)
-            return self.act(self.convs(x) + identity)
+            return self.convs(x) + identity
 
         if self.with_cp and x.requires_grad:
             return cp.checkpoint(_inner, x, use_reentrant=False)
@@ -74,45 +100,49 @@ class XceptionBlock(BaseModule):
 
 @MODELS.register_module()
 class LightXception(BaseModule):
-    """The light "Xception-like" backbone of Light-Head R-CNN's small
-    setting (Li et al. 2017, Sec. 4.2.3), at the four widths of the
-    ShuffleNet V2 paper's comparison (Table 8: 40, 145, 305, 525 MFLOPs,
-    224x224, classifier included), as an MMDetection backbone.
+    """The "Xception-like" backbone of Light-Head R-CNN's small setting (Li
+    et al. 2017, Sec. 4.2.3, table "Architecture of the Xception-like
+    backbone"), at the four widths of the ShuffleNet V2 paper's comparison
+    (Table 8: 0.5x/1x/1.5x/2x = 40, 145, 305, 525 MFLOPs, 224x224,
+    classifier included), as an MMDetection backbone.
 
-    Neither paper gives the network in text beyond "Xception-like" and its
-    FLOPs, so this is our design: the ShuffleNet skeleton (conv1 3x3/2, max
-    pool, three stages of 4/8/4 blocks whose first has stride 2, so that
-    the stages end at strides 8/16/32 as every other Table 7 backbone) with
-    Xception's residual blocks of separable convolutions
-    (:class:`XceptionBlock`, bottleneck 1/4). Stage widths double from
-    stage to stage, as in Xception; the width at each level is the one
-    that lands on the paper's FLOPs, and it comes out as powers of two times
-    the multiplier: 1x = 128/256/512 counts 144.8M (paper 145M), 1.5x
-    304.6M (305M), 2x 525.4M (525M). At 0.5x the 24-channel conv1 alone
-    would take a fifth of the budget; halving it with the rest gives 41.1M
-    (40M). There is no 1x1 conv after stage 4: the classifier pools stage 4.
+    The stages (conv1, max pool, 1 + 3 / 1 + 7 / 1 + 3 units of 144 / 288 /
+    576 channels, no conv after stage 4) are the Light-Head R-CNN paper's;
+    it does not give the unit. Ours is Xception's residual block of three
+    separable convs (:class:`XceptionBlock`). Xception keeps the block's
+    width throughout, which here would cost 1015M at 1x; the budget forces
+    a bottleneck: the first two separable convs have ``out / 6`` channels
+    (``bottleneck_ratio``; 1/4 gives 205M, 1/8 115M), and the stride sits
+    on the third depthwise conv, at the end of the branch where Xception
+    downsamples (on the first: 128M). Every width, conv1 included, is the
+    1x width times the multiplier, so no rounding is needed: block widths
+    are multiples of 24, bottleneck widths multiples of 4 (12 at 0.5x). At
+    0.5x conv1 is thus halved too (ShuffleNet's fixed 24 would give 47.0M).
 
-    ======  ======  ==========  ========================  =======  ======
-    stage   output  op          channels 0.5x/1x/1.5x/2x  repeats  stride
-    ======  ======  ==========  ========================  =======  ======
-    image   224     -           3                         -        -
-    conv1   112     3x3 conv    12 / 24 / 24 / 24         1        2
-    pool    56      3x3 max     12 / 24 / 24 / 24         1        2
-    stage2  28      block       64 / 128 / 192 / 256      1        2
-            28      block       64 / 128 / 192 / 256      3        1
-    stage3  14      block       128 / 256 / 384 / 512     1        2
-            14      block       128 / 256 / 384 / 512     7        1
-    stage4  7       block       256 / 512 / 768 / 1024    1        2
-            7       block       256 / 512 / 768 / 1024    3        1
+    ======  ======  ==========  ==========================  =======  ======
+    stage   output  op          channels 0.5x/1x/1.5x/2x    repeats  stride
+    ======  ======  ==========  ==========================  =======  ======
+    image   224     -           3                           -        -
+    conv1   112     3x3 conv    12 / 24 / 36 / 48           1        2
+    pool    56      3x3 max     12 / 24 / 36 / 48           1        2
+    stage2  28      block       72 / 144 / 216 / 288        1        2
+            28      block       72 / 144 / 216 / 288        3        1
+    stage3  14      block       144 / 288 / 432 / 576       1        2
+            14      block       144 / 288 / 432 / 576       7        1
+    stage4  7       block       288 / 576 / 864 / 1152      1        2
+            7       block       288 / 576 / 864 / 1152      3        1
     pool    1       global avg
     fc      1       1000-way
-    MFLOPs                      41.1 / 144.8 / 304.6 / 525.4
-    ======  ======  ==========  ========================  =======  ======
+    MFLOPs                      41.5 / 143.7 / 306.6 / 530.3
+    ======  ======  ==========  ==========================  =======  ======
 
-    (block = three separable convs in -> c/4 -> c/4 -> c, residual; see
-    :class:`XceptionBlock`.)
+    (block = three separable convs ``in -> c/6 -> c/6 -> c``, each after a
+    ReLU, the last one strided in the first block of a stage, plus a
+    shortcut; see :class:`XceptionBlock`. MFLOPs: multiply-adds,
+    ``tools/analysis/backbone_flops.py``; the paper's 40 / 145 / 305 / 525.)
 
-    Output indices (``out_indices``):
+    Output indices (``out_indices``), each after the activation (what the
+    next separable conv, or Xception's classifier, reads):
 
     - 0: stage2, stride 8;
     - 1: stage3, stride 16 (**C4**: Light-Head R-CNN's RPN input);
@@ -140,14 +170,18 @@ class LightXception(BaseModule):
             weights in our layout (or an mmpretrain classifier's).
     """
 
-    #: widen_factor -> (conv1 channels, stage2/3/4 channels)
+    #: widen_factor -> (conv1 channels, stage2/3/4 channels): the 1x widths
+    #: (Light-Head R-CNN's table) times the multiplier.
     arch_settings = {
-        0.5: (12, (64, 128, 256)),
-        1.0: (24, (128, 256, 512)),
-        1.5: (24, (192, 384, 768)),
-        2.0: (24, (256, 512, 1024)),
+        0.5: (12, (72, 144, 288)),
+        1.0: (24, (144, 288, 576)),
+        1.5: (36, (216, 432, 864)),
+        2.0: (48, (288, 576, 1152)),
     }
+    #: blocks per stage: one of stride 2, then stride 1 (Light-Head R-CNN)
     stage_blocks = (4, 8, 4)
+    #: block width / bottleneck width (the budget's choice, see above)
+    bottleneck_ratio = 6
 
     def __init__(self, widen_factor=1.0, out_indices=(2, ), frozen_stages=-1,
                  conv_cfg=None, norm_cfg=dict(type='BN'),
@@ -181,10 +215,14 @@ class LightXception(BaseModule):
         for channels, blocks in zip(stage_channels, self.stage_blocks):
             self.layers.append(nn.Sequential(*[
                 XceptionBlock(in_channels if i == 0 else channels, channels,
+                              channels // self.bottleneck_ratio,
                               stride=2 if i == 0 else 1, with_cp=with_cp,
                               **common) for i in range(blocks)
             ]))
             in_channels = channels
+        # The stages' sums are not activated (XceptionBlock); the outputs
+        # are, as the next separable conv or the classifier reads them.
+        self.out_act = _activation(act_cfg)
         #: channels of each output index
         self.out_channels = tuple(stage_channels)
 
@@ -208,7 +246,7 @@ class LightXception(BaseModule):
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(self.out_act(x))
         return tuple(outs)
 
     def _freeze_stages(self):
