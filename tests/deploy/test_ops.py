@@ -7,6 +7,7 @@ import torch
 from torchvision.ops import nms, ps_roi_align as tv_ps_roi_align
 
 from shufflenet_det.deploy.ops import OPSET, onnx_nms, ps_roi_align
+from shufflenet_det.models.layers import ps_align_max
 
 ort = pytest.importorskip('onnxruntime')
 # torch.onnx.export(dynamo=False) says it is the legacy exporter (see
@@ -73,6 +74,35 @@ def test_ps_roi_align_matches_torchvision(ps_session, b, h, w, r, outside):
     out = ps_session.run(None, {'feat': feat.numpy(),
                                 'rois': rois.numpy()})[0]
     np.testing.assert_allclose(out, ref.numpy(), atol=3e-5, rtol=1e-5)
+
+
+class PSAlignMax(torch.nn.Module):
+
+    def forward(self, feat, rois):
+        return ps_align_max(feat, rois, 7, 1 / 32, 2)
+
+
+@pytest.mark.parametrize('outside', [False, True])
+def test_ps_align_max_in_onnxruntime(tmp_path, outside):
+    """The official max pooling exports as it runs: one graph, other
+    batch sizes, map sizes and RoI counts than the traced ones."""
+    gen = torch.Generator().manual_seed(7)
+    path = str(tmp_path / 'psmax.onnx')
+    feat = torch.randn(2, 490, 9, 11, generator=gen)
+    rois = torch.cat([torch.zeros(30, 1), torch.rand(30, 4) * 100], 1)
+    torch.onnx.export(
+        PSAlignMax(), (feat, rois), path, dynamo=False, opset_version=OPSET,
+        input_names=['feat', 'rois'], output_names=['out'],
+        dynamic_axes={'feat': {0: 'b', 2: 'h', 3: 'w'}, 'rois': {0: 'n'}})
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    for b, h, w, r in [(3, 5, 20, 7), (1, 25, 38, 200)]:
+        feat = torch.randn(b, 490, h, w, generator=gen)
+        boxes = _rois(b, r, h, w, gen, outside)
+        index = torch.arange(b).repeat_interleave(r)[:, None].float()
+        rois = torch.cat([index, boxes.reshape(-1, 4)], 1)
+        ref = ps_align_max(feat, rois, 7, 1 / 32, 2)
+        out = sess.run(None, {'feat': feat.numpy(), 'rois': rois.numpy()})[0]
+        np.testing.assert_allclose(out, ref.numpy(), atol=3e-5, rtol=1e-5)
 
 
 class NMS(torch.nn.Module):
