@@ -11,6 +11,8 @@ PyTorch and in ONNX Runtime.
 import torch
 from torchvision.ops import nms
 
+from ..models.layers.ps_align import bin_groups
+
 OPSET = 16  # RoiAlign with half-pixel coordinates needs 16
 
 
@@ -67,8 +69,7 @@ def ps_roi_align(feat, rois, output_size=7, sampling_ratio=2,
         bx1[:, None], by1[:, :, None], bx2[:, None], by2[:, :, None]), -1)
     img = (torch.ones_like(boxes[..., 0]).reshape(-1, r).cumsum(0)[:, :1]
            - 1).expand(-1, r)
-    groups = feat.reshape(b, c, k * k, h, w).transpose(1, 2).reshape(
-        -1, c, h, w)  # (B * k * k, C, H, W)
+    groups = bin_groups(feat, k)  # (B * k * k, C, H, W)
     pooled = roi_align(groups, torch.cat(
         (img.reshape(-1, 1), boxes.reshape(-1, 4)), 1), 1, spatial_scale, s,
         aligned=True)  # (B * k * k * R, C, 1, 1)

@@ -40,6 +40,16 @@ import torch.nn.functional as F
 from torchvision.ops import roi_align
 
 
+def bin_groups(feat, k):
+    """(B, C * k * k, H, W) -> (B * k * k, C, H, W): one image per (image,
+    bin) holding the C channels that bin reads (channel ``(c * k + ph) * k
+    + pw`` of bin (ph, pw)), image ``b * k * k + ph * k + pw``."""
+    b, ckk, h, w = feat.shape
+    c = ckk // (k * k)
+    return feat.reshape(b, c, k * k, h, w).transpose(1, 2).reshape(
+        b * k * k, c, h, w)
+
+
 def ps_align_max(feat, rois, output_size=7, spatial_scale=1 / 32,
                  sampling_ratio=2):
     """Official Light-Head R-CNN PSAlign: position-sensitive RoI align with
@@ -65,8 +75,7 @@ def ps_align_max(feat, rois, output_size=7, spatial_scale=1 / 32,
                          f'of {k} x {k} bins')
     c = ckk // (k * k)
     # (B * k * k, C, H + 2, W + 2): one image per (image, bin), zero border.
-    groups = F.pad(feat, (1, 1, 1, 1)).reshape(b, c, k * k, h + 2, w + 2) \
-        .transpose(1, 2).reshape(b * k * k, c, h + 2, w + 2)
+    groups = bin_groups(F.pad(feat, (1, 1, 1, 1)), k)
     n = rois.shape[0]
     rois = rois.to(feat.dtype)
     x1, y1 = rois[:, 1] * spatial_scale, rois[:, 2] * spatial_scale

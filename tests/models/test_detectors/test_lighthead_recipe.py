@@ -78,6 +78,37 @@ def test_schedule_is_the_official_lr_at_every_iteration():
     assert official_lr(last - 1) == pytest.approx(BASE_LR * 0.01)
 
 
+def official_inds_inside(anchors, im_h, im_w):
+    """lib/detection_opr/rpn_batched/anchor_target_layer_without_boxweight.py:
+    anchors are labelled only when they lie inside the image
+    (``_allowed_border = 0``)."""
+    allowed_border = 0
+    return ((anchors[:, 0] >= -allowed_border)
+            & (anchors[:, 1] >= -allowed_border)
+            & (anchors[:, 2] < im_w + allowed_border)
+            & (anchors[:, 3] < im_h + allowed_border))
+
+
+def test_rpn_labels_the_anchors_the_official_code_labels():
+    """The cell's allowed_border through mmdet's own rule
+    (``anchor_inside_flags``, what AnchorHead's targets use) keeps exactly
+    the anchors the official anchor target layer keeps."""
+    from mmdet.models.task_modules.prior_generators import \
+        anchor_inside_flags
+    cfg = _cell_cfg('shufflenetv2', '140M')
+    head_cfg = copy.deepcopy(cfg.model.rpn_head)
+    head_cfg.update(in_channels=232, train_cfg=cfg.model.train_cfg.rpn)
+    head = MODELS.build(head_cfg)
+    im_h, im_w = 800, 1184  # an 800 x 1184 image, padded to 800 x 1216
+    anchors = head.prior_generator.grid_priors([(50, 76)], device='cpu')[0]
+    valid = torch.ones(len(anchors), dtype=torch.bool)
+    ours = anchor_inside_flags(anchors, valid, (im_h, im_w),
+                               head.train_cfg['allowed_border'])
+    official = official_inds_inside(anchors, im_h, im_w)
+    assert torch.equal(ours, official)
+    assert 0 < official.sum() < len(anchors)  # some cross the border
+
+
 def _groups_by_name(model, optim_wrapper):
     names = {id(p): n for n, p in model.named_parameters()}
     out = {}
