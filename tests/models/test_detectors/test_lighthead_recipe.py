@@ -38,24 +38,40 @@ def official_lr(it):
     return BASE_LR * (1 if epoch < 19 else 0.1 if epoch < 25 else 0.01)
 
 
+#: The official values, as the source files state them.
+OFFICIAL = dict(
+    # network_desp.py: psalign_pool(group_size=7, sample_height=2, ...),
+    # the "ps align max pooling" kernel
+    pool=('max', 2, 7),
+    # config.py: test_cls_threshold = 0.00, test_nms = 0.5,
+    # test_max_boxes_per_image = 100
+    test=(0.0, 0.5, 100),
+    # config.py: max_epoch = 30, nr_image_per_epoch = 80000, warm_iter =
+    # 500; train_batch_per_gpu = 2 on 8 GPUs
+    iters=500 + 30 * 80000 // 16, images_per_iter=(2, 16),
+    # tools/train.py: MomentumOptimizer(lr, 0.9), l2 1e-4; no clipping
+    optimizer=dict(type='SGD', lr=BASE_LR, momentum=0.9, weight_decay=WD),
+)
+
+
 @pytest.mark.parametrize('family,level', table7.cells())
 def test_every_cell_has_the_official_settings(family, level):
     cfg = _cell_cfg(family, level)
     model = cfg.model
     ext = model.roi_head.bbox_roi_extractor
     assert (ext.pool_mode, ext.sampling_ratio, ext.output_size) == \
-        ('max', 2, 7)
+        OFFICIAL['pool']
     assert model.train_cfg.rpn.allowed_border == 0
-    assert model.test_cfg.rcnn.score_thr == 0.0
-    assert model.test_cfg.rcnn.nms.iou_threshold == 0.5
-    assert model.test_cfg.rcnn.max_per_img == 100
-    assert cfg.train_cfg.max_iters == 500 + 30 * 5000
-    assert cfg.train_dataloader.batch_size * 8 == \
-        cfg.auto_scale_lr.base_batch_size == 16
+    rcnn = model.test_cfg.rcnn
+    assert (rcnn.score_thr, rcnn.nms.iou_threshold, rcnn.max_per_img) == \
+        OFFICIAL['test']
+    assert cfg.train_cfg.max_iters == OFFICIAL['iters']
+    per_gpu, total = OFFICIAL['images_per_iter']
+    assert cfg.train_dataloader.batch_size == per_gpu
+    assert cfg.auto_scale_lr.base_batch_size == total
     optim = cfg.optim_wrapper
     assert optim.get('clip_grad') is None
-    assert optim.optimizer == dict(type='SGD', lr=BASE_LR, momentum=0.9,
-                                   weight_decay=WD)
+    assert optim.optimizer == OFFICIAL['optimizer']
 
 
 # No optimizer step is taken: only the lr the schedulers set is read.
