@@ -16,11 +16,16 @@ setup(
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     python_requires='>=3.8',
     # mmcv must be built with its ops: tools/install_mmcv.sh does it (README).
+    # torch >= 2.6: torch.load is weights-only by default, so the mmengine
+    # loaders this package does not replace cannot run a checkpoint's code
+    # either (shufflenet_det/utils/checkpoint.py). mmcv >= 2.1: deploy/fuse.py
+    # reads ConvModule.efficient_conv_bn_eval_forward (mmcv PR #2884; 2.0.1
+    # called it fast_conv_bn_eval).
     install_requires=[
-        'torch',
+        'torch>=2.6',
         'torchvision',
         'mmengine>=0.10,<1',
-        'mmcv>=2.0.0rc4,<2.2.0',
+        'mmcv>=2.1.0,<2.2.0',
         'mmdet>=3.3.0,<3.4.0',
         'pycocotools',
     ],

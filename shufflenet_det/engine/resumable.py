@@ -108,8 +108,12 @@ class SeededSampleDataset(Dataset):
     sampling uses when the pipeline runs in the main process), and every
     generator is restored afterwards, so loading with ``num_workers=0``
     leaves the model's random stream alone. Attributes (``metainfo``,
-    ``get_data_info``, ...) are the wrapped dataset's.
+    ``get_data_info``, ``pipeline``, ...) are the wrapped dataset's, read
+    and written: mmdet's ``PipelineSwitchHook`` sets
+    ``train_dataloader.dataset.pipeline``, and that must reach the data.
     """
+
+    _OWN = ('dataset', 'seed')
 
     def __init__(self, dataset, seed):
         self.dataset = dataset
@@ -146,6 +150,18 @@ class SeededSampleDataset(Dataset):
         if name.startswith('__') or name == 'dataset':
             raise AttributeError(name)
         return getattr(self.dataset, name)
+
+    def __setattr__(self, name, value):
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.dataset, name, value)
+
+    def __delattr__(self, name):
+        if name in self._OWN:
+            object.__delattr__(self, name)
+        else:
+            delattr(self.dataset, name)
 
 
 class ResumableBatchSampler(Sampler):

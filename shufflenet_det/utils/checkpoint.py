@@ -28,6 +28,7 @@ import torch
 from mmengine.fileio import io as _fileio
 from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer
+from mmengine.runner import checkpoint as _mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 
@@ -69,24 +70,42 @@ def load_checkpoint_file(filename, map_location=None):
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    supports_weights_only = hasattr(torch.serialization, 'safe_globals')
-    if not supports_weights_only:  # torch < 2.4: nothing to do
-        return torch.load(filename, map_location=map_location)
     try:
         with torch.serialization.safe_globals(MMENGINE_SAFE_GLOBALS):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise pickle.UnpicklingError(
-            f'{filename} holds objects that the safe (weights-only) loader '
-            f'refuses, so shufflenet_det did not load it. If you trust the '
-            f'file, re-save only its tensors, e.g. torch.save('
-            f"{{'state_dict': torch.load(path, weights_only=False)"
-            f"['state_dict']}}, new_path). Details: {e}") from None
+        raise _refused(filename, e) from None
 
 
-# Replace mmengine's handler of plain local paths (prefix '').
+def _refused(source, e):
+    return pickle.UnpicklingError(
+        f'{source} holds objects that the safe (weights-only) loader '
+        f'refuses, so shufflenet_det did not load it. If you trust the '
+        f'file, re-save only its tensors, e.g. torch.save('
+        f"{{'state_dict': torch.load(path, weights_only=False)"
+        f"['state_dict']}}, new_path). Details: {e}")
+
+
+def load_url_weights_only(url, model_dir=None, map_location=None, **kwargs):
+    """mmengine's ``load_url`` (``torch.hub.load_state_dict_from_url``) with
+    the weights-only unpickler: torch.hub's default is the unrestricted
+    one, so every ``http(s)://``, ``torchvision://``, ``open-mmlab://`` and
+    ``mmcls://`` checkpoint could run code while loading."""
+    from torch.hub import load_state_dict_from_url
+    try:
+        with torch.serialization.safe_globals(MMENGINE_SAFE_GLOBALS):
+            return load_state_dict_from_url(
+                url, model_dir=model_dir, map_location=map_location,
+                weights_only=True, **kwargs)
+    except pickle.UnpicklingError as e:
+        raise _refused(url, e) from None
+
+
+# Replace mmengine's handler of plain local paths (prefix '') and the
+# downloader its URL schemes call (looked up in its module at call time).
 CheckpointLoader.register_scheme(prefixes='', force=True)(load_checkpoint_file)
+_mmengine_checkpoint.load_url = load_url_weights_only
 
 
 class AtomicLocalBackend(LocalBackend):

@@ -16,6 +16,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from ...utils.literal_config import literal_assignments
 from .converters import describe_layout
 
 
@@ -46,26 +47,41 @@ LAYOUT_INPUTS = {'torchvision': IMAGENET_RGB, 'megvii': RAW_BGR,
 
 def _input_from_cfg(cfg_text):
     """The input an mmengine run trained on, from the config text it saved
-    in its checkpoint's ``meta['cfg']``; None when it cannot be read."""
-    from mmengine.config import Config
+    in its checkpoint's ``meta['cfg']``; None when it cannot be read.
+
+    The text is parsed as data (:func:`literal_assignments`), never run: a
+    ``.py`` config is Python, and ``Config.fromstring`` would execute
+    whatever a downloaded checkpoint put there. A value that is not a
+    literal counts as "the file does not say"."""
     try:
-        cfg = Config.fromstring(cfg_text, '.py')
-    except Exception:  # a config of another version, missing imports ...
+        found = literal_assignments(cfg_text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # not Python, a null byte, nested beyond what the parser takes
         return None
+
+    def literal_dict(value):
+        return value if isinstance(value, dict) else None
+
+    model = literal_dict(found.get('model')) or {}
     # mmengine configs: data_preprocessor; mmcv 1.x (mmcls 0.x) configs:
     # img_norm_cfg, the Normalize step of their pipelines.
-    pre = (cfg.get('data_preprocessor')
-           or cfg.get('model', {}).get('data_preprocessor')
-           or cfg.get('img_norm_cfg'))
-    if not isinstance(pre, dict):
+    pre = (literal_dict(found.get('data_preprocessor'))
+           or literal_dict(model.get('data_preprocessor'))
+           or literal_dict(found.get('img_norm_cfg')))
+    if pre is None:
         return None
     # mmpretrain's ClsDataPreprocessor says to_rgb, mmdet's bgr_to_rgb;
     # both leave the pixels as they are when no mean/std is given.
     mean, std = pre.get('mean'), pre.get('std')
-    return dict(mean=tuple(mean) if mean is not None else (0., 0., 0.),
-                std=tuple(std) if std is not None else (1., 1., 1.),
-                bgr_to_rgb=bool(pre.get('to_rgb', pre.get('bgr_to_rgb',
-                                                          False))))
+    to_rgb = pre.get('to_rgb', pre.get('bgr_to_rgb', False))
+    try:
+        mean = (0., 0., 0.) if mean is None else tuple(float(v) for v in mean)
+        std = (1., 1., 1.) if std is None else tuple(float(v) for v in std)
+    except (TypeError, ValueError):  # a number in another form
+        return None
+    if not isinstance(to_rgb, bool):
+        return None
+    return dict(mean=mean, std=std, bgr_to_rgb=to_rgb)
 
 
 def checkpoint_input(raw, layout):
@@ -304,24 +320,48 @@ def load_pretrained(model, checkpoint, convert=None, map_location='cpu',
                 input=found_input)
 
 
-def init_from_pretrained(module, converters=()):
+def split_init_cfg(init_cfg):
+    """``(pretrained, others)``: the ``Pretrained`` entry of ``init_cfg``
+    (a dict or, as mmengine allows, a list of dicts; None when there is
+    none) and the other entries, in order."""
+    entries = init_cfg if isinstance(init_cfg, (list, tuple)) else \
+        [init_cfg] if init_cfg is not None else []
+    pretrained = [c for c in entries
+                  if isinstance(c, dict) and c.get('type') == 'Pretrained']
+    if len(pretrained) > 1:
+        raise ValueError(
+            f'init_cfg has {len(pretrained)} Pretrained entries '
+            f'({[c.get("checkpoint") for c in pretrained]}): keep one.')
+    others = [c for c in entries if not any(c is p for p in pretrained)]
+    return (pretrained[0] if pretrained else None), others
+
+
+def init_from_pretrained(module, converters=(), before_load=None):
     """The ``Pretrained`` branch of a backbone's ``init_weights``.
 
     When ``module.init_cfg`` is ``dict(type='Pretrained', checkpoint=...,
-    prefix=None, map_location='cpu')``, loads it with
-    :func:`load_pretrained`, recognising the layout among ``converters``, and
-    returns True; otherwise returns False and does nothing.
+    prefix=None, map_location='cpu')``, or a list holding one such entry,
+    applies the list's other entries first (mmengine's order: the
+    checkpoint last), then loads the checkpoint with :func:`load_pretrained`,
+    recognising the layout among ``converters``, and returns True;
+    otherwise returns False and does nothing. ``before_load()`` runs just
+    before the checkpoint is read (for what a checkpoint may lack, as
+    ShuffleNet V2*'s extra depthwise convs).
     """
-    cfg = module.init_cfg
-    if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-        result = load_pretrained(module, cfg['checkpoint'],
-                                 convert=converters,
-                                 map_location=cfg.get('map_location', 'cpu'),
-                                 prefix=cfg.get('prefix'))
-        module.pretrained_input = result['input']
-        module._is_init = True
-        return True
-    return False
+    cfg, others = split_init_cfg(module.init_cfg)
+    if cfg is None:
+        return False
+    if others:
+        from mmengine.model import initialize
+        initialize(module, others)
+    if before_load is not None:
+        before_load()
+    result = load_pretrained(module, cfg['checkpoint'], convert=converters,
+                             map_location=cfg.get('map_location', 'cpu'),
+                             prefix=cfg.get('prefix'))
+    module.pretrained_input = result['input']
+    module._is_init = True
+    return True
 
 
 def convert_checkpoint(src, dst, converters):

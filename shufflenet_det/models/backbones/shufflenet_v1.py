@@ -219,7 +219,8 @@ class ShuffleNetV1(BaseModule):
         """Initialise, or load the ``Pretrained`` checkpoint of ``init_cfg``.
 
         - ``init_cfg=None``: Kaiming normal convs (fan-out, ReLU), BN 1/0;
-        - ``dict(type='Pretrained', checkpoint=...)``: loaded by
+        - ``dict(type='Pretrained', checkpoint=...)``, or a list holding
+          one (its other entries applied first): loaded by
           :func:`~.pretrained.load_pretrained`, in any layout of
           ``SHUFFLENET_V1_CONVERTERS`` (the official one is recognised);
         - any other ``init_cfg``: applied by mmengine.

@@ -254,7 +254,8 @@ class ShuffleNetV2(BaseModule):
         """Initialise, or load the ``Pretrained`` checkpoint of ``init_cfg``.
 
         - ``init_cfg=None``: Kaiming normal convs (fan-out, ReLU), BN 1/0;
-        - ``dict(type='Pretrained', checkpoint=...)``: loaded by
+        - ``dict(type='Pretrained', checkpoint=...)``, or a list holding
+          one (its other entries applied first): loaded by
           :func:`~.pretrained.load_pretrained`, in any layout of
           ``SHUFFLENET_V2_CONVERTERS`` (torchvision's is recognised);
         - any other ``init_cfg``: applied by mmengine.
@@ -262,8 +263,6 @@ class ShuffleNetV2(BaseModule):
         The V2* extra depthwise convs start as the identity in every case
         unless the checkpoint has them.
         """
-        is_pretrained = (isinstance(self.init_cfg, dict)
-                         and self.init_cfg.get('type') == 'Pretrained')
         if self.init_cfg is None:
             # mmengine does not reach the ConvModules inside ``layers`` (a
             # ModuleList has no init_weights), so initialise them here.
@@ -274,14 +273,18 @@ class ShuffleNetV2(BaseModule):
                 elif isinstance(m, _BatchNorm):
                     nn.init.constant_(m.weight, 1)
                     nn.init.constant_(m.bias, 0)
-        if not is_pretrained:
+        # A checkpoint's list entries (init_cfg as a list) are applied
+        # before the identity, the checkpoint after it.
+        if not init_from_pretrained(self, SHUFFLENET_V2_CONVERTERS,
+                                    before_load=self._extra_dw_identity):
             super().init_weights()
+            self._extra_dw_identity()
+
+    def _extra_dw_identity(self):
         for m in self.modules():
             if isinstance(m, ShuffleUnitV2) and m.extra_dw is not None:
                 conv = m.extra_dw.conv
                 nn.init.dirac_(conv.weight, groups=conv.groups)
-        if is_pretrained:
-            init_from_pretrained(self, SHUFFLENET_V2_CONVERTERS)
 
     def forward(self, x):
         x = self.maxpool(self.conv1(x))

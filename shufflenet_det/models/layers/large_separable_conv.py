@@ -50,7 +50,7 @@ class LargeSeparableConv(BaseModule):
     share rose from 50% to 77% in 60 iterations. ``norm_cfg`` puts a
     normalisation layer on the sum, before the ReLU, which keeps about half
     of the map alive; a BN there folds into the two last convolutions at
-    inference.
+    inference (:func:`shufflenet_det.deploy.fold_batchnorm`).
 
     On CPU at 800x1200 this layer costs about as many multiply-adds as a
     140 MFLOPs backbone (C5 is 25 x 38, k = 15) but runs as four dense

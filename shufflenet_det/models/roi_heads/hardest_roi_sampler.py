@@ -34,7 +34,25 @@ class HardestRoISampler(OHEMSampler):
             Default: True.
     """
 
+    #: what OHEMSampler's settings mean here: why each has no place
+    _NOT_USED = {
+        'pos_fraction': 'foreground and background are ranked together, '
+                        'so there is no fraction to keep',
+        'neg_pos_ub': 'there is no separate negative quota',
+        'loss_key': 'the ranking is by classification + box loss, as the '
+                    'official sum_ohem_loss',
+    }
+
     def __init__(self, num, context, add_gt_as_proposals=True, **kwargs):
+        if kwargs:
+            why = '; '.join(
+                f'{k}: ' + self._NOT_USED.get(k, 'not a setting of it')
+                for k in sorted(kwargs))
+            raise TypeError(
+                f'HardestRoISampler does not use {sorted(kwargs)} ({why}). '
+                f'Remove them from train_cfg.rcnn.sampler (it takes num and '
+                f'add_gt_as_proposals), or use type=\'OHEMSampler\' for '
+                f'mmdet\'s per-class OHEM.')
         super().__init__(num=num, pos_fraction=1.0, context=context,
                          neg_pos_ub=-1,
                          add_gt_as_proposals=add_gt_as_proposals)

@@ -98,3 +98,19 @@ def test_roi_head_loss_with_ohem():
     losses = head.loss(tuple(feats), [proposals], [sample])
     assert {'loss_cls', 'loss_bbox', 'acc'} <= set(losses)
     assert torch.isfinite(losses['loss_cls']) and losses['loss_bbox'] > 0
+
+
+def test_settings_it_does_not_use_are_refused():
+    """An OHEMSampler config copied over keeps pos_fraction, neg_pos_ub,
+    loss_key: refused with the keys and why, not silently dropped."""
+    import pytest
+    init_default_scope('mmdet')
+    model = Config.fromfile(BASE).model
+    cfg = model.roi_head
+    cfg.update(train_cfg=model.train_cfg.rcnn, test_cfg=model.test_cfg.rcnn)
+    cfg.train_cfg.sampler.update(pos_fraction=0.25, loss_key='loss_cls')
+    with pytest.raises(TypeError) as info:
+        MODELS.build(cfg)
+    msg = str(info.value)
+    assert "['loss_key', 'pos_fraction']" in msg
+    assert 'ranked together' in msg and 'train_cfg.rcnn.sampler' in msg
