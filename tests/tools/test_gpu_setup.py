@@ -181,7 +181,8 @@ def test_gpu_command_in_its_cpu_form(tmp_path):
             + ['training step', 'parity'])}
     checks = result['checks']
     assert checks['train_step']['ok'] and checks['train_step']['params_moved']
-    # CPU against CPU: every detection matches.
+    # CPU against CPU: every detection matches (a plumbing check; what the
+    # figure counts is test_parity_counts_what_the_device_changed's).
     assert checks['parity']['matched_fraction'] == 1.0
     assert sum(i['cpu'] for i in checks['parity']['images']) > 0
     md = (out / 'table7.md').read_text()
@@ -189,6 +190,92 @@ def test_gpu_command_in_its_cpu_form(tmp_path):
     assert 'Partial' not in md
     assert (out / 'table7.png').stat().st_size > 10000
     assert '[gpu_table7 ' in proc.stdout and 'fp16 500M: ok' in proc.stdout
+
+
+def _perturbed(samples, image, shift=(), relabel=(), rescore=(), drop=()):
+    """``samples`` (test_step's output) with the detections of one image
+    changed, each argument a list of ranks (0: the highest score) or, for
+    ``rescore``, of (rank, score change): boxes moved 1000 px to the right,
+    labels no class has, scores changed, detections dropped."""
+    import torch
+    from mmengine.structures import InstanceData
+    out = []
+    for i, sample in enumerate(samples):
+        sample = sample.clone()
+        if i == image:
+            det = sample.pred_instances
+            rank = torch.argsort(det.scores, descending=True)
+            bboxes, labels = det.bboxes.clone(), det.labels.clone()
+            scores = det.scores.clone()
+            for r in shift:
+                bboxes[rank[r]] += torch.tensor([1000., 0., 1000., 0.])
+            for r in relabel:
+                labels[rank[r]] = 1000
+            for r, delta in rescore:
+                scores[rank[r]] += delta
+            keep = torch.ones(len(scores), dtype=torch.bool)
+            keep[rank[list(drop)]] = False
+            sample.pred_instances = InstanceData(
+                bboxes=bboxes[keep], labels=labels[keep], scores=scores[keep])
+        out.append(sample)
+    return out
+
+
+@pytest.mark.parametrize('case', ['four_changed', 'one_image_relabelled'])
+def test_parity_counts_what_the_device_changed(tmp_path, monkeypatch, case):
+    """The parity figure, with a device whose detections differ from the
+    CPU's in known ways: the "device" model is the CPU model with its
+    output changed after test_step. Image 0 loses its top detection to a
+    moved box, its 2nd to a label no class has and its 3rd to a score 0.02
+    off (over the 0.01 tolerance); its 4th is 0.004 off (still a match)
+    and its last is dropped. The other detections are the CPU's own, and
+    no two kept boxes of one class overlap by IoU 0.9 (the head's NMS is at
+    0.5), so each matches its twin only: the counts below follow."""
+    import copy
+
+    gpu_table7 = _load('gpu_table7', 'tools/gpu_table7.py')
+    changes = dict(shift=[0], relabel=[1], rescore=[(2, 0.02), (3, 0.004)],
+                   drop=[-1])
+    if case == 'one_image_relabelled':
+        changes = dict(relabel=list(range(100)))  # image 0: none matches
+
+    def deepcopy(model):  # parity()'s on-device copy of the model
+        twin = copy.deepcopy(model)
+        test_step = twin.test_step
+        twin.test_step = lambda batch: _perturbed(test_step(batch), 0,
+                                                  **changes)
+        return twin
+
+    monkeypatch.setattr(gpu_table7, 'copy', type(
+        'copy', (), dict(deepcopy=staticmethod(deepcopy),
+                         copy=staticmethod(copy.copy))))
+    args = gpu_table7.parse_args([
+        '--out-dir', str(tmp_path), '--device', 'cpu', '--shape', '96',
+        '128', '--parity-images', '2'])
+    results = gpu_table7.Results(args, env={})
+    if case == 'four_changed':
+        gpu_table7.parity(args, results)
+    else:
+        with pytest.raises(RuntimeError, match='100/200 detections match'):
+            gpu_table7.parity(args, results)
+    check = results.checks['parity']
+    # score_thr 0: each image has its max_per_img = 100 detections.
+    if case == 'four_changed':
+        assert [{k: i[k] for k in ('cpu', 'device', 'matched')}
+                for i in check['images']] == [
+            dict(cpu=100, device=99, matched=96),
+            dict(cpu=100, device=100, matched=100)]
+        assert check['images'][0]['max_score_diff'] == pytest.approx(
+            0.004, abs=1e-6)
+        assert check['images'][1]['max_score_diff'] == 0.0
+        assert check['matched_fraction'] == 196 / 200
+        assert check['ok'] is True
+        assert '196/200 detections match' in check['summary']
+    else:
+        assert [i['matched'] for i in check['images']] == [0, 100]
+        assert check['matched_fraction'] == 100 / 200
+        assert check['ok'] is False
+        assert check['summary'].endswith('FAILED.')
 
 
 def test_a_run_cut_off_leaves_the_levels_already_measured(tmp_path,

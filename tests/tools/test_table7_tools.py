@@ -1,6 +1,12 @@
 """The Table 7 configs, the benchmark, FLOPs and table tools."""
+import importlib.util
 import json
+import os
+import re
+import statistics
+import time
 
+import numpy as np
 import pytest
 import torch
 from cli_helpers import ROOT, run_tool
@@ -14,6 +20,61 @@ from shufflenet_det.utils.benchmark import (build_detector, mmdet_batch,
 def cell_cfg(family, level):
     return Config.fromfile(
         f'{ROOT}/configs/table7/lighthead_{family}_{level.lower()}.py')
+
+
+def _table7_tool():
+    """tools/table7.py as a module (run in-process, so that its clock can
+    be replaced)."""
+    spec = importlib.util.spec_from_file_location(
+        'table7_tool', f'{ROOT}/tools/table7.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_clock(monkeypatch, durations):
+    """Replace the clock of the benchmark's timing loop: timed run ``i`` of
+    model ``m`` (round-robin: A, B, A, B, ...) lasts ``durations[m][i]``
+    seconds. Returns a function that checks that every reading was
+    taken."""
+    from shufflenet_det.utils import benchmark
+    readings, t = [], 100.0
+    for i in range(len(durations[0])):
+        for d in durations:
+            readings += [t, t + d[i]]  # start, stop
+            t += d[i] + 1.0
+    readings.reverse()
+
+    class Clock:  # the time module, but for perf_counter
+        perf_counter = staticmethod(readings.pop)
+
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+    monkeypatch.setattr(benchmark, 'time', Clock())
+    return lambda: not readings
+
+
+def _timing(durations, batch_size):
+    """What the table must report for runs that took ``durations``
+    seconds: images/s = batch / median, the interquartile range (linear
+    interpolation between the order statistics) and the noise flag (the
+    IQR not under 10% of the median)."""
+    median = statistics.median(durations)
+    iqr = float(np.percentile(durations, 75) - np.percentile(durations, 25))
+    return dict(images_per_s=batch_size / median, iqr_s=iqr,
+                noisy=iqr >= 0.1 * median)
+
+
+def _write_log(work_dir, stamp, *records, mtime):
+    """A work_dir's JSON log (one record a line, as mmengine writes) with
+    the modification time ``mtime``."""
+    log = work_dir / stamp
+    log.mkdir(parents=True)
+    path = log / f'{stamp}.json'
+    path.write_text(''.join(
+        r if isinstance(r, str) else json.dumps(r) + '\n' for r in records))
+    os.utime(path, (mtime, mtime))
 
 
 @pytest.mark.parametrize('family,level', table7.cells())
@@ -72,27 +133,45 @@ def test_flops_tool_counts_psroialign_and_large_separable_conv(tmp_path):
     assert res['total'] == pytest.approx(sum(parts.values()), rel=0.01)
 
 
-def test_table_tool_quick_on_two_cells(tmp_path):
+def test_table_tool_on_two_cells(tmp_path, monkeypatch, capsys):
+    """Images/s and mmAP are the figures the timing and the work_dirs give:
+    the clock replaced (median 0.5 s and 2.0 s a batch of 2), the logs
+    written with known numbers (the last value logged wins: the newest
+    file, its last line)."""
     out, fig = tmp_path / 't7.json', tmp_path / 't7.png'
     work = tmp_path / 'work_dirs'
-    # A fake evaluated cell: its logged COCO mAP is read back.
-    log = work / 'lighthead_shufflenetv2_40m' / '20260101_000000'
-    log.mkdir(parents=True)
-    (log / '20260101_000000.json').write_text(
-        json.dumps({'coco/bbox_mAP': 0.215}) + '\n')
-    proc = run_tool('tools/table7.py', '--quick', '--device', 'cpu',
-                    '--families', 'shufflenetv2', 'shufflenetv1',
-                    '--levels', '40M', '--shape', '256', '384',
-                    '--batch-size', '1', '--work-dirs', str(work), '--json',
-                    str(out), '--plot', str(fig))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = json.loads(out.read_text())['rows']
+    v2 = work / 'lighthead_shufflenetv2_40m'
+    # The newest file by modification time (here not the last by name).
+    _write_log(v2, '20260102_000000', {'coco/bbox_mAP': 0.300},
+               mtime=1_000_000)
+    _write_log(v2, '20260101_000000', {'coco/bbox_mAP': 0.200},
+               'not json\n', {'loss': 1.5}, {'coco/bbox_mAP': 0.215},
+               {'lr': 0.01}, mtime=2_000_000)
+    _write_log(work / 'lighthead_shufflenetv1_40m', '20260101_000000',
+               {'coco/bbox_mAP': 0.187}, mtime=1_000_000)
+    durations = [[0.5, 0.25, 1.0], [2.0, 2.0, 2.0]]  # v2, v1
+    all_read = _fake_clock(monkeypatch, durations)
+    table7_tool = _table7_tool()
+    rows = table7_tool.main([
+        '--device', 'cpu', '--iters', '3', '--warmup', '1', '--families',
+        'shufflenetv2', 'shufflenetv1', '--levels', '40M', '--shape', '128',
+        '192', '--batch-size', '2', '--work-dirs', str(work), '--json',
+        str(out), '--plot', str(fig)])
+    assert all_read()  # 3 timed runs of each cell, round-robin
+    stdout = capsys.readouterr().out
+    assert json.loads(out.read_text())['rows'] == rows
     assert [(r['family'], r['level']) for r in rows] == [
         ('shufflenetv2', '40M'), ('shufflenetv1', '40M')]
-    assert all(r['images_per_s'] > 0 for r in rows)
-    assert rows[0]['mmap'] == pytest.approx(21.5)
-    assert rows[0]['paper_mmap'] == 22.5 and rows[1]['mmap'] is None
-    assert 'ShuffleNet v2 / ShuffleNet v1 speed' in proc.stdout
+    for row, d in zip(rows, durations):
+        assert {k: row[k] for k in ('images_per_s', 'iqr_s', 'noisy')} == \
+            pytest.approx(_timing(d, batch_size=2), rel=1e-12)
+    assert (rows[0]['images_per_s'], rows[1]['images_per_s']) == (4.0, 1.0)
+    assert rows[0]['mmap'] == pytest.approx(21.5, rel=1e-12)
+    assert rows[1]['mmap'] == pytest.approx(18.7, rel=1e-12)
+    assert (rows[0]['paper_mmap'], rows[1]['paper_mmap']) == (22.5, 20.9)
+    # 4.0 / 1.0 images/s; the paper's 188 / 152.
+    assert 'ShuffleNet v2 / ShuffleNet v1 speed: 40M 4.00x (paper 1.24x)' \
+        in stdout
     assert fig.stat().st_size > 10000
 
 
@@ -100,13 +179,20 @@ def test_benchmark_tool_with_peer(tmp_path):
     out = tmp_path / 'bench.json'
     proc = run_tool('tools/analysis/benchmark.py',
                     f'{ROOT}/configs/lighthead_v2star.py', '--device', 'cpu',
-                    '--shape', '256', '384', '--batch-size', '1', '--iters',
-                    '1', '--warmup', '0', '--peer', '--channels-last',
+                    '--shape', '256', '384', '--batch-size', '2', '--iters',
+                    '3', '--warmup', '0', '--peer', '--channels-last',
                     '--json', str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads(out.read_text())
     res = info['results']
-    assert len(res) == 2 and all(r['images_per_s'] > 0 for r in res)
+    assert len(res) == 2
+    # The figures follow from the three times each run recorded.
+    for r in res:
+        assert len(r['times']) == 3
+        assert {k: r[k] for k in ('images_per_s', 'iqr_s', 'noisy')} == \
+            pytest.approx(_timing(r['times'], batch_size=2), rel=1e-6)
+        assert r['median_s'] == pytest.approx(statistics.median(r['times']),
+                                              rel=1e-6)
     assert all({'median_s', 'iqr_s', 'noisy'} <= r.keys() for r in res)
     assert info['settings']['channels_last'] is True
     assert info['environment']['torch'] == torch.__version__
@@ -145,24 +231,44 @@ def test_table_tool_one_command_both_precisions(tmp_path):
         'check the command).']
 
 
-def test_embedded_mini_table_end_to_end_and_resumed(tmp_path):
+def _text_logged(log_path, key):
+    """The last ``key: value`` of a step's text log (what the training
+    printed, not the JSON the tool reads)."""
+    values = re.findall(rf'{re.escape(key)}: (-?\d+\.\d+)',
+                        log_path.read_text())
+    assert values, f'{key} not in {log_path}'
+    return float(values[-1])
+
+
+def test_embedded_mini_table_end_to_end_and_resumed(tmp_path, monkeypatch,
+                                                    capsys):
     """--embedded --quick: data, pretraining, fine-tuning, evaluation and
     timing of two families, a JSON with both columns; run again, every
-    finished step is skipped."""
+    finished step is skipped. In-process, with the timing loop's clock
+    replaced: images/s is batch / the run's seconds; top-1 and mmAP are
+    what the steps' own text logs printed, and, on the second run, what a
+    later evaluation logged with known numbers."""
     out = tmp_path / 'emb'
-    args = ('tools/table7.py', '--embedded', '--quick', '--device', 'cpu',
-            '--families', 'shufflenetv1', 'mobilenetv2', '--shape', '128',
-            '192', '--batch-size', '1', '--out-dir', str(out))
-    proc = run_tool(*args)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
+    families = ['shufflenetv1', 'mobilenetv2']
+    argv = ['--embedded', '--quick', '--device', 'cpu', '--families',
+            *families, '--shape', '128', '192', '--batch-size', '2',
+            '--out-dir', str(out)]
+    all_read = _fake_clock(monkeypatch, [[0.5], [0.25]])
+    rows = _table7_tool().main(argv)
+    assert all_read()
+    log = capsys.readouterr().out
     assert '2 steps at a time' in log  # --jobs: two steps run at once
-    rows = json.loads((out / 'table7.json').read_text())['rows']
+    assert json.loads((out / 'table7.json').read_text())['rows'] == rows
     assert [(r['family'], r['level']) for r in rows] == [
         ('shufflenetv1', '40M'), ('mobilenetv2', '40M')]
+    assert [r['images_per_s'] for r in rows] == [2 / 0.5, 2 / 0.25]
     for r in rows:
-        assert r['images_per_s'] > 0 and 0 <= r['mmap'] <= 100
-        assert 0 <= r['top1'] <= 100 and r['paper_mmap'] > 0
+        cell = f'{r["family"]}_40m'
+        assert r['top1'] == pytest.approx(_text_logged(
+            out / f'pretrain_{cell}.log', 'accuracy/top1'), abs=5e-5)
+        assert r['mmap'] == pytest.approx(100 * _text_logged(
+            out / f'lighthead_{cell}.log', 'coco/bbox_mAP'), abs=5e-3)
+    assert [r['paper_mmap'] for r in rows] == [20.9, 20.7]
     assert (out / 'table7.png').is_file()
     # The configs that ran are written out; the V1 cell pretrains on the
     # input its detection config feeds (megvii's BGR, 0-255).
@@ -175,10 +281,24 @@ def test_embedded_mini_table_end_to_end_and_resumed(tmp_path):
     assert ft.optim_wrapper.optimizer.type == 'SGD'
     assert ft.model.train_cfg.rcnn.sampler.type == 'HardestRoISampler'
 
-    proc = run_tool(*args)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
+    # A later evaluation of each step (e.g. tools/test.py) logged in its
+    # work_dir: the resumed run reports those numbers.
+    later = time.time() + 60
+    known = {'shufflenetv1': (87.5, 0.4321), 'mobilenetv2': (62.25, 0.1234)}
+    for family, (top1, mmap) in known.items():
+        _write_log(out / f'pretrain_{family}_40m', '29990101_000000',
+                   {'accuracy/top1': top1}, mtime=later)
+        _write_log(out / f'lighthead_{family}_40m', '29990101_000000',
+                   {'coco/bbox_mAP': mmap}, mtime=later)
+    all_read = _fake_clock(monkeypatch, [[1.0], [2.0]])
+    rows = _table7_tool().main(argv)
+    assert all_read()
+    log = capsys.readouterr().out
     assert 'pretrain: ' not in log and 'fine-tune: ' not in log  # skipped
+    assert [(r['family'], r['images_per_s'], r['top1'], r['mmap'])
+            for r in rows] == [
+        ('shufflenetv1', 2.0, 87.5, pytest.approx(43.21, rel=1e-12)),
+        ('mobilenetv2', 1.0, 62.25, pytest.approx(12.34, rel=1e-12))]
 
 
 def test_embedded_schedule_order_threads_and_failures(monkeypatch, tmp_path):

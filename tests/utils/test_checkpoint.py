@@ -1,5 +1,6 @@
 """mmengine checkpoints round-trip under torch >= 2.6 (weights_only loading)."""
 import collections
+import os.path as osp
 import pickle
 
 import pytest
@@ -97,13 +98,74 @@ def test_missing_file_names_it(tmp_path):
         load_checkpoint_file(str(tmp_path / 'nothere.pth'))
 
 
+# The child of test_checkpoint_writes_are_atomic: it saves a checkpoint
+# through mmengine's save_checkpoint (the backend shufflenet_det
+# registers), with the files it opens for writing wrapped so that the
+# first large write puts half its bytes on disk, reports the file written
+# and that count through the pipe whose descriptor is its second argument
+# (its stdout carries mmengine's warnings), and blocks until the parent
+# kills it.
+_HALF_WRITER = r"""
+import builtins, json, os, sys, time
+import torch
+import shufflenet_det  # noqa: F401  (the atomic backend)
+from mmengine.runner.checkpoint import save_checkpoint
+
+
+class HalfWriter:
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self.f.__exit__(*exc)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def write(self, data):
+        if len(data) < 2**20:
+            return self.f.write(data)
+        half = len(data) // 2
+        self.f.write(memoryview(data)[:half])
+        self.f.flush()
+        path = os.readlink(f'/proc/self/fd/{self.f.fileno()}')
+        report(dict(path=path, written=half, total=len(data)))
+        time.sleep(600)  # killed here, half-way through the write
+
+
+def wrap(opener):
+    def opened(file, mode='r', *args, **kwargs):
+        f = opener(file, mode, *args, **kwargs)
+        return HalfWriter(f) if 'w' in mode or 'a' in mode else f
+    return opened
+
+
+def report(msg):
+    os.write(int(sys.argv[2]), (json.dumps(msg) + '\n').encode())
+
+
+os.fdopen = wrap(os.fdopen)
+builtins.open = wrap(builtins.open)
+save_checkpoint({'state_dict': {'w': torch.ones(2**20)}}, sys.argv[1])
+report('finished')  # the write was never intercepted
+"""
+
+
 def test_checkpoint_writes_are_atomic(tmp_path):
-    """A writer killed half-way leaves the previous checkpoint intact."""
+    """A writer killed half-way through writing a checkpoint leaves the
+    previous one intact and loadable at the target path: the bytes go to a
+    temporary file in the same folder, renamed over the target only once
+    complete. The kill comes while the child is inside the write, after it
+    has put half the bytes on disk (it says so and waits), not after a
+    guessed delay."""
+    import json
     import os
     import signal
     import subprocess
     import sys
-    import time
 
     from mmengine.runner.checkpoint import save_checkpoint
 
@@ -112,24 +174,38 @@ def test_checkpoint_writes_are_atomic(tmp_path):
     save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(target))
     before = target.read_bytes()
 
-    # A child process rewrites the same file with ~400 MB, killed mid-way.
-    script = (
-        'import time, torch, shufflenet_det\n'
-        'from mmengine.fileio import get_file_backend\n'
-        'import mmengine.fileio.backends.local_backend as lb\n'
-        f'path = {str(target)!r}\n'
-        'backend = get_file_backend(path)\n'
-        'data = bytes(400 * 2**20)\n'
-        'print("writing", flush=True)\n'
-        'backend.put(data, path)\n')
-    proc = subprocess.Popen([sys.executable, '-c', script],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == 'writing'
-    time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, '-c', _HALF_WRITER, str(target), str(write_end)],
+        pass_fds=(write_end, ), stdout=subprocess.DEVNULL)
+    os.close(write_end)  # EOF on read_end if the child dies first
+    try:
+        with os.fdopen(read_end) as pipe:
+            line = pipe.readline()
+        assert line.startswith('{'), f'the write was not reached: {line!r}'
+        # The child is blocked inside the write: half of a 4 MB checkpoint
+        # is on disk, in a file that is not the target.
+        report = json.loads(line)
+        written = report['written']
+        assert written == report['total'] // 2 and written > 2**21
+        partial = report['path']
+        assert osp.dirname(partial) == str(tmp_path)  # os.replace: one fs
+        assert partial != str(target), 'the checkpoint is written in place'
+        assert osp.getsize(partial) == written
+        assert target.read_bytes() == before
+    finally:
+        proc.kill()  # SIGKILL
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    # The previous checkpoint, byte for byte, and it loads.
     assert target.read_bytes() == before
-    assert torch.load(target, weights_only=True)['state_dict']['w'].shape == (3, )
+    state = torch.load(target, weights_only=True)['state_dict']
+    assert torch.equal(state['w'], torch.zeros(3))
+    # Beside it only the half-written temporary file (a stray, never
+    # read as a checkpoint).
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [target.name, osp.basename(partial)])
+    assert osp.getsize(partial) == written
 
 
 def test_resume_skips_a_truncated_latest_checkpoint(tmp_path):

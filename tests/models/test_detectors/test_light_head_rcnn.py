@@ -2,6 +2,8 @@
 shapes of loss/predict/_forward, channel inference, backbone swap, configs,
 and a short training run."""
 import copy
+import importlib
+import importlib.util
 
 import pytest
 import torch
@@ -240,28 +242,47 @@ def test_two_features_required():
 
 
 def _swap_cases():
-    cases = [pytest.param(dict(type='ResNet', depth=18, out_indices=(2, 3),
-                               norm_eval=False), (256, 512),
-                          id='mmdet-ResNet-18')]
+    """(backbone, (C4, C5) channels, the optional package it comes from).
+    The channels are the architectures' own: ResNet-18's stages 3 and 4,
+    mmpretrain's 0.5x ShuffleNet V2 (stage 2, then conv5), and for each
+    Table 7 cell the figures ``shufflenet_det.table7`` declares."""
+    cases = [
+        pytest.param(dict(type='ResNet', depth=18, out_indices=(2, 3),
+                          norm_eval=False), (256, 512), None,
+                     id='mmdet-ResNet-18'),
+        pytest.param(dict(type='mmpretrain.ShuffleNetV2', widen_factor=0.5,
+                          out_indices=(1, 3)), (96, 1024), 'mmpretrain',
+                     id='mmpretrain-ShuffleNetV2-0.5x')]
     for family in table7.FAMILIES:
+        cell = table7.cell(family, '40M')
         cases.append(pytest.param(
-            dict(type='Table7Backbone', family=family, level='40M'), None,
+            dict(type='Table7Backbone', family=family, level='40M'),
+            (cell['c4_channels'], cell['c5_channels']), None,
             id=f'Table7Backbone-{family}-40M'))
     return cases
 
 
-@pytest.mark.parametrize('backbone,channels', _swap_cases())
-def test_backbone_swap(backbone, channels):
-    """Only the backbone dict changes; the heads adapt."""
+@pytest.mark.parametrize('backbone,channels,package', _swap_cases())
+def test_backbone_swap(backbone, channels, package):
+    """Only the backbone dict changes; the heads adapt. Every backbone here
+    is expected to be registered: a KeyError from the registry fails the
+    test. Only a case from an optional package that is not installed is
+    skipped."""
+    if package is not None:
+        if importlib.util.find_spec(package) is None:
+            pytest.skip(f'{package} is not installed')
+        importlib.import_module(f'{package}.models')  # its registry
     cfg = _model_cfg()
     cfg.backbone = copy.deepcopy(backbone)
-    try:
-        model = _build(cfg).eval()
-    except KeyError as e:  # a backbone another issue has not landed yet
-        pytest.skip(f'backbone not registered: {e}')
-    if channels is not None:
-        assert (model.rpn_head.in_channels,
-                model.thin_map.in_channels) == channels
+    model = _build(cfg).eval()
+    assert (model.rpn_head.in_channels,
+            model.thin_map.in_channels) == channels
+    # The backbone's features themselves: those channels, at strides 16
+    # and 32 (a 96 x 128 input).
+    with torch.no_grad():
+        c4, c5 = model.backbone(torch.zeros(1, 3, 96, 128))
+    assert (c4.shape[1], c5.shape[1]) == channels
+    assert (tuple(c4.shape[2:]), tuple(c5.shape[2:])) == ((6, 8), (3, 4))
     with torch.no_grad():
         results = model.test_step(_batch(sizes=((96, 128), )))
     assert results[0].pred_instances.bboxes.shape[1] == 4

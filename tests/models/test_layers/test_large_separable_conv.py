@@ -1,4 +1,5 @@
 """LargeSeparableConv: the thin feature map of Light-Head R-CNN."""
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -28,13 +29,58 @@ def test_structure_matches_the_paper():
                    for m in layer.modules())
 
 
-def test_is_the_relu_of_the_two_branches_summed():
+def _conv_along(x, w, b, axis):
+    """An independent zero-padded 1-D convolution (cross-correlation, as
+    ``nn.Conv2d``) of ``x`` (C, H, W) along ``axis`` (1: H, a k x 1 kernel;
+    2: W, a 1 x k kernel), in float64 NumPy: the sum over the k taps of the
+    weight matrix times the input shifted by the tap, plus the bias."""
+    taps = w.reshape(w.shape[0], w.shape[1], -1)  # (O, C, k)
+    k = taps.shape[2]
+    pad = [(0, 0)] * 3
+    pad[axis] = (k // 2, k // 2)
+    xp = np.pad(x, pad)
+    n = x.shape[axis]
+    out = np.zeros((w.shape[0], *x.shape[1:])) + b[:, None, None]
+    for t in range(k):
+        window = xp[:, t:t + n] if axis == 1 else xp[:, :, t:t + n]
+        out += np.einsum('oc,chw->ohw', taps[:, :, t], window)
+    return out
+
+
+def _reference_forward(layer, x):
+    """Li et al. 2017, Sec. 3: relu(A(x) + B(x)), A = k x 1 then 1 x k,
+    B = 1 x k then k x 1, computed from the layer's weights alone."""
+    p = {n: t.detach().double().numpy() for n, t in layer.named_parameters()}
+    out = []
+    for img in x.double().numpy():
+        a = _conv_along(_conv_along(img, p['branch_a.0.weight'],
+                                    p['branch_a.0.bias'], 1),
+                        p['branch_a.1.weight'], p['branch_a.1.bias'], 2)
+        b = _conv_along(_conv_along(img, p['branch_b.0.weight'],
+                                    p['branch_b.0.bias'], 2),
+                        p['branch_b.1.weight'], p['branch_b.1.bias'], 1)
+        out.append(np.maximum(a + b, 0))
+    return torch.from_numpy(np.stack(out)).float()
+
+
+@pytest.mark.parametrize('training', [False, True])
+def test_is_the_relu_of_the_two_branches_summed(training):
+    """Against a hand-written NumPy forward that uses only the weights (no
+    convolution of torch's, none of the layer's submodules): in eval mode
+    and in training mode, where the 1 x k convolutions run transposed on
+    CPU."""
     torch.manual_seed(0)
     layer = LargeSeparableConv(in_channels=4, mid_channels=3, out_channels=5,
-                               kernel_size=3)
-    x = torch.randn(1, 4, 6, 7)
-    expected = torch.relu(layer.branch_a(x) + layer.branch_b(x))
-    torch.testing.assert_close(layer(x), expected)
+                               kernel_size=5)
+    # nn.Conv2d's default init: non-zero biases, mixed-sign sums.
+    layer.train(training)
+    x = torch.randn(2, 4, 6, 7)
+    expected = _reference_forward(layer, x)
+    out = layer(x)
+    assert out.shape == (2, 5, 6, 7)
+    # Both signs before the ReLU, so that the sum-then-ReLU order matters.
+    assert 0.2 < (expected > 0).float().mean() < 0.8
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_norm_before_relu():
@@ -101,7 +147,6 @@ def test_training_on_cpu_matches_plain_convolutions():
 
     def ref(x):
         F = torch.nn.functional
-        (a1, a2), (b1, b2) = layer.branch_a, layer.branch_b
         a = F.conv2d(F.conv2d(x, a1.weight, a1.bias, padding=(2, 0)),
                      a2.weight, a2.bias, padding=(0, 2))
         b = F.conv2d(F.conv2d(x, b1.weight, b1.bias, padding=(0, 2)),
