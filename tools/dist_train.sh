@@ -60,4 +60,9 @@ if [ -s "$MARKER" ]; then
     echo "Pre-empted: $(head -n 1 "$MARKER"). Continue with the same command and --resume." >&2
     exit 124
 fi
+if [ "$status" -ne 0 ]; then
+    # One rank died (killed, out of memory, an error): torchrun stopped the
+    # others, whose collectives failed with "Connection closed by peer".
+    echo "Training failed (torchrun exit status $status): the rank that failed first is under \"Root Cause\" above. Checkpoints are written whole, so the last one in the work dir is complete: after fixing the cause, run the same command with --resume to continue." >&2
+fi
 exit "$status"
