@@ -11,8 +11,14 @@ stays fp32: they are box arithmetic, sorting and sampling, where int8 would
 move boxes and reorder scores for no speed (they take no multiply-adds).
 
 Calibration images go through the config's test pipeline (resize) and the
-same padding and channel order as the graph's input (:func:`graph_input`),
-so that the ranges are those the graph meets at inference.
+same padding and channel order as the graph's input (:func:`graph_feeds`:
+the input and each image's size), so that the ranges are those the graph
+meets at inference.
+
+The int8 graph keeps the fp32 graph's interface (``input`` and the optional
+``img_shape`` -> ``dets``, ``labels``) and its metadata
+(``export.METADATA_KEY``), to which :data:`METADATA_KEY` adds the parts
+quantised.
 
 ONNX Runtime's optional pre-processing (``quant_pre_process``: shape
 inference and graph optimisation before quantising) is not run: the
@@ -41,12 +47,17 @@ DEFAULT_PARTS = ('backbone', 'thin_map', 'rpn_head', 'rcnn_fcs')
 METADATA_KEY = 'shufflenet_det.int8_parts'
 
 
-def input_fill(mean, bgr_to_rgb):
-    """The padding colour of the graph's input, (3, 1, 1) float32 RGB: the
-    model's normalisation mean (given in the order after mmdet's optional
+def input_fill(mean, bgr_to_rgb, std=None, pad_value=0):
+    """The padding colour of the graph's input, (3, 1, 1) float32 RGB:
+    ``mean + pad_value * std`` (given in the order after mmdet's optional
     BGR -> RGB flip), which the graph's normalisation turns into mmdet's
-    zero padding."""
+    ``pad_value`` padding. The graph sets what lies outside each image's
+    ``img_shape`` to that itself: the colour matters only to a caller who
+    leaves ``img_shape`` out."""
     mean = np.asarray(mean, np.float32).reshape(3)
+    if std is not None:
+        mean = mean + np.float32(pad_value) * np.asarray(
+            std, np.float32).reshape(3)
     if not bgr_to_rgb:
         mean = mean[::-1]  # the model works in BGR: its mean is BGR
     return np.ascontiguousarray(mean).reshape(3, 1, 1)
@@ -55,7 +66,10 @@ def input_fill(mean, bgr_to_rgb):
 def config_fill(cfg):
     """:func:`input_fill` of a config's ``data_preprocessor``."""
     mp = cfg.model.data_preprocessor
-    return input_fill(mp.get('mean', [0, 0, 0]), mp.get('bgr_to_rgb', False))
+    return input_fill(mp.get('mean') or [0, 0, 0],
+                      mp.get('bgr_to_rgb', False)
+                      or mp.get('rgb_to_bgr', False),
+                      mp.get('std') or [1, 1, 1], mp.get('pad_value', 0))
 
 
 def graph_input(images, fill, shape=None, divisor=32):
@@ -79,6 +93,21 @@ def graph_input(images, fill, shape=None, divisor=32):
                 'with a --shape that holds the resized images')
         x[i, :, :h, :w] = a[::-1]  # BGR -> RGB
     return x
+
+
+def image_sizes(images):
+    """The (h, w) of each host image (3, h, w): the graph's ``img_shape``,
+    int64 (N, 2)."""
+    return np.asarray([np.shape(im)[-2:] for im in images],
+                      np.int64).reshape(-1, 2)
+
+
+def graph_feeds(images, fill, shape=None, divisor=32):
+    """The graph's inputs for host images (:func:`graph_input`): ``input``
+    and ``img_shape``, each image's own size, to which the graph clips its
+    boxes and outside which it sets the input to the padding colour."""
+    return {'input': graph_input(images, fill, shape, divisor),
+            'img_shape': image_sizes(images)}
 
 
 def input_dims(path_or_model):
@@ -142,7 +171,7 @@ class ImageCalibrationReader:
         if len(batch) < self.batch_size:
             return None  # a partial batch does not fit a fixed batch size
         self.seen += len(batch)
-        return {'input': graph_input(batch, self.fill, self.shape)}
+        return graph_feeds(batch, self.fill, self.shape)
 
     def __iter__(self):
         return iter(self.get_next, None)
@@ -245,15 +274,36 @@ def quantize_graph(fp32_path, out, reader=None, parts=DEFAULT_PARTS,
     finally:
         root.removeFilter(quiet)
     qmodel = onnx.load(out)
-    # The parts, for eval_onnx.py and benchmark.py to say what they run.
-    entry = qmodel.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(list(parts))
+    # The fp32 graph's metadata (export.METADATA_KEY: test_cfg,
+    # preprocessing, classes; ONNX Runtime 1.31's quantiser keeps it, a
+    # version that drops it gets it back here), and the parts, for
+    # eval_onnx.py and benchmark.py to say what they run.
+    from .export import write_metadata
+    have = {e.key for e in qmodel.metadata_props}
+    for entry in model.metadata_props:
+        if entry.key not in have and entry.key != METADATA_KEY:
+            qmodel.metadata_props.add().CopyFrom(entry)
+    write_metadata(qmodel, list(parts), METADATA_KEY)
+    _keep_defaults(model, qmodel)
     onnx.save(qmodel, out)
     kernels = int8_kernels(out)
     return dict(parts=list(parts), int8_kernels=kernels,
                 int8_nodes=sum(kernels.values()),
                 convs_gemms=sum(n.op_type in ('Conv', 'Gemm', 'MatMul')
                                 for n in model.graph.node))
+
+
+def _keep_defaults(fp32, int8):
+    """The default values of the fp32 graph's optional inputs (initializers
+    of a graph input's name: ``img_shape``), in the int8 graph too."""
+    inputs = {i.name for i in fp32.graph.input}
+    have = {t.name for t in int8.graph.initializer}
+    int8_inputs = {i.name for i in int8.graph.input}
+    for t in fp32.graph.initializer:
+        if t.name in inputs and t.name not in have:
+            if t.name not in int8_inputs:
+                raise DeployError(f'the int8 graph lost the input {t.name}')
+            int8.graph.initializer.append(t)
 
 
 def int8_kernels(path):

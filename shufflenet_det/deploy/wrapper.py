@@ -1,50 +1,92 @@
 """The whole Light-Head R-CNN as one module that ``torch.onnx.export``
 traces into one ONNX graph, from images to padded detections.
 
-Interface (mmdeploy's mmdet convention):
+Interface (mmdeploy's mmdet convention, with the image size as an input):
 
-- input ``input``: float32 (N, 3, H, W), RGB pixel values 0-255, H and W
-  multiples of the backbone's stride (32);
-- outputs ``dets``: float32 (N, K, 5), x1, y1, x2, y2, score in input pixels,
-  best first; ``labels``: int64 (N, K); K = ``test_cfg.rcnn.max_per_img``.
-  Rows without a detection have score 0, box 0 and label -1.
+- input ``input``: float32 (N, 3, H, W), RGB pixel values 0-255, any H and
+  W; image i at the top left, ``img_shape[i]`` its size, anything beyond
+  it (the padding of a batch of images of different sizes) is ignored;
+- input ``img_shape``: int64 (N, 2), or (1, 2) for all images: each image's
+  true (h, w) before padding, mmdet's ``img_shape``. Optional: the graph
+  holds the default (1, 2) zeros, and a row of zeros means the whole of
+  ``input`` (one image, or images of one size, unpadded);
+- outputs ``dets``: float32 (N, K, 5), x1, y1, x2, y2, score in input pixels
+  (clipped to each image's ``img_shape``), best first; ``labels``: int64
+  (N, K); K = ``test_cfg.rcnn.max_per_img``. Rows without a detection have
+  score 0, box 0 and label -1.
 
-It computes what ``LightHeadRCNN.predict`` computes for images of that size
-(``rescale`` with scale factor 1), stage for stage; the fixed-size tensors
-that a graph needs replace mmdet's per-image lists:
+It computes what ``LightHeadRCNN.predict`` computes for these images (mmdet's
+``data_preprocessor``, ``rescale`` with scale factor 1), stage for stage;
+the fixed-size tensors that a graph needs replace mmdet's per-image lists:
 
+0. mmdet's padding: the data preprocessor normalises each image, then pads
+   the batch to its largest image rounded up to ``pad_size_divisor`` with
+   ``pad_value`` (after normalisation). The graph does the same from the
+   sizes it is given: it pads ``input`` to multiples of the divisor and
+   sets everything outside each image's ``img_shape`` to ``pad_value``. So
+   the padding is the graph's, not the caller's: a caller passes one image
+   of any size as it is, or a batch padded with anything to a common size
+   together with the images' sizes. (Padding done inside rather than
+   required of the caller: the backbone needs multiples of its stride and
+   mmdet pads to them; the sizes as an input rather than read from the
+   padding: a graph cannot tell padding from a dark image.) mmdet's result
+   for a batch is the graph's for the batch padded to mmdet's batch shape
+   (the largest image): a larger padded input moves the map's border and
+   adds anchors, which changes the proposals near it (and, where scores
+   are near-tied, which others the NMS keeps);
 1. normalisation (the config's ``data_preprocessor`` mean, std and channel
    order), backbone -> C4, C5; thin map from C5;
 2. RPN head on C4; per image the ``nms_pre`` best anchors (sigmoid scores),
-   decoded and clipped to the image, boxes of size <= ``min_bbox_size``
-   dropped, NMS (``onnx_nms``) keeping ``max_per_img`` proposals; the kept
-   ones go to a fixed (N, P) layout in descending score order, P =
-   ``test_cfg.rpn.max_per_img``, padded with empty slots when fewer are
-   kept;
+   decoded and clipped to the image (``img_shape``), boxes of size <=
+   ``min_bbox_size`` dropped, NMS (``onnx_nms``) keeping ``max_per_img``
+   proposals; the kept ones go to a fixed (N, P) layout in descending
+   score order, P = ``test_cfg.rpn.max_per_img``, padded with empty slots
+   when fewer are kept;
 3. PSRoIAlign (the extractor's ``pool_mode``: the official max pooling,
    :func:`~shufflenet_det.models.layers.ps_align_max`, or torchvision's
    average, :func:`~.ops.ps_roi_align`) and the R-CNN subnet on all
    N * P slots; softmax, per-class box decoding clipped to the image;
 4. per-class NMS of the scores > ``score_thr`` (``onnx_nms`` on N * classes
    batches), then the K best of each image.
+
+:meth:`LightHeadRCNNExport.metadata` is what the graph computes with (its
+``test_cfg``, normalisation, padding, channel order, classes), which the
+export writes into the graph (``export.METADATA_KEY``).
 """
+import json
 import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..models.layers.ps_align import ps_align_max
 from .ops import onnx_nms, ps_roi_align
+
+
+# The version of the graph's metadata (LightHeadRCNNExport.metadata).
+METADATA_FORMAT = 1
 
 
 class DeployError(ValueError):
     """The model or its config has something the export does not support."""
 
 
+def _decimals(values):
+    """float32 values as the shortest decimals that give them back (the
+    config's 58.395, not 58.39500045776367)."""
+    return [float(str(v)) for v in values.flatten().numpy()]
+
+
+def _plain(cfg):
+    """A config dict as plain JSON data (tuples become lists)."""
+    return json.loads(json.dumps(cfg))
+
+
 def delta2bbox(rois, deltas, means, stds, max_hw, wh_ratio_clip=16 / 1000):
     """mmdet's ``DeltaXYWHBBoxCoder.decode`` (``clip_border=True``, no
-    centre clamp) for rois (..., 4) and deltas (..., 4), clipped to
-    ``max_hw`` = (H, W) given as a float tensor."""
+    centre clamp) for rois (B, ..., 4) and deltas (B, ..., 4), clipped to
+    ``max_hw``: each image's (h, w), a float tensor (B or 1, 2)."""
     d = deltas * deltas.new_tensor(stds) + deltas.new_tensor(means)
     pxy = (rois[..., :2] + rois[..., 2:]) * 0.5
     pwh = rois[..., 2:] - rois[..., :2]
@@ -52,7 +94,10 @@ def delta2bbox(rois, deltas, means, stds, max_hw, wh_ratio_clip=16 / 1000):
     gxy = pxy + pwh * d[..., :2]
     gwh = pwh * d[..., 2:].clamp(min=-max_ratio, max=max_ratio).exp()
     boxes = torch.cat((gxy - gwh * 0.5, gxy + gwh * 0.5), dim=-1)
-    hi = torch.stack((max_hw[1], max_hw[0], max_hw[1], max_hw[0]))
+    h, w = max_hw[:, 0], max_hw[:, 1]
+    hi = torch.stack((w, h, w, h), -1)  # (B or 1, 4)
+    for _ in range(boxes.dim() - 2):
+        hi = hi.unsqueeze(1)
     return torch.minimum(boxes.clamp(min=0), hi)
 
 
@@ -83,9 +128,9 @@ def _gather_rows(x, idx):
 
 
 class LightHeadRCNNExport(nn.Module):
-    """Light-Head R-CNN inference from RGB 0-255 images to (dets, labels);
-    see the module docstring. Build it from a ``LightHeadRCNN`` in eval mode
-    (weights are shared, not copied).
+    """Light-Head R-CNN inference from RGB 0-255 images and their sizes to
+    (dets, labels); see the module docstring. Build it from a
+    ``LightHeadRCNN`` in eval mode (weights are shared, not copied).
 
     ``debug=True`` makes ``forward`` also return the intermediate results
     (the proposals and their validity, the R-CNN's raw class scores and box
@@ -118,7 +163,12 @@ class LightHeadRCNNExport(nn.Module):
             mean, std = torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
         self.register_buffer('mean', mean.clone().float(), persistent=False)
         self.register_buffer('std', std.clone().float(), persistent=False)
+        # 0. Padding: to multiples of the divisor, with pad_value after the
+        # normalisation (mmengine's ImgDataPreprocessor).
         self.size_divisor = int(getattr(dp, 'pad_size_divisor', 1) or 1)
+        self.pad_value = float(getattr(dp, 'pad_value', 0))
+        self.model_rgb = flip
+        self.test_cfg = _plain(test_cfg)
 
         # 2. RPN.
         head = self.rpn_head
@@ -160,11 +210,69 @@ class LightHeadRCNNExport(nn.Module):
         self.score_thr = float(rcnn.score_thr)
         self.max_per_img = int(rcnn.max_per_img)
 
+    def metadata(self, classes=None):
+        """What the graph computes with, as JSON-able data: written into the
+        graph by the export (``export.METADATA_KEY``) and compared with a
+        config by the tools that run a graph (``export.check_graph``).
+        ``classes``: the class names, if known (the model has only their
+        number)."""
+        if classes is not None:
+            classes = [str(c) for c in classes]
+            if len(classes) != self.num_classes:
+                raise DeployError(
+                    f'{len(classes)} class names for a detector of '
+                    f'{self.num_classes} classes: pass the config the model '
+                    'was built from')
+        return dict(
+            format=METADATA_FORMAT,
+            inputs=dict(
+                input='float32 (N, 3, H, W), RGB 0-255, any H, W; image i '
+                'at the top left, the rest ignored',
+                img_shape='int64 (N, 2) or (1, 2): each image\'s (h, w) '
+                'in input; optional, rows of 0 (the default): all of input'),
+            outputs=dict(
+                dets='float32 (N, K, 5): x1, y1, x2, y2 (input pixels, '
+                'clipped to img_shape), score; best first; empty rows 0',
+                labels='int64 (N, K): class index, -1 in empty rows'),
+            test_cfg=self.test_cfg,
+            preprocess=dict(
+                input_channel_order='RGB',
+                # mmdet's bgr_to_rgb (or rgb_to_bgr): True when the model
+                # works in RGB; mean and std are in the model's order.
+                bgr_to_rgb=self.model_rgb,
+                mean=_decimals(self.mean), std=_decimals(self.std),
+                pad_size_divisor=self.size_divisor,
+                pad_value=self.pad_value),
+            num_classes=self.num_classes,
+            classes=classes,
+            pool_mode=self.pool_mode)
+
     # --- stages -----------------------------------------------------------
-    def preprocess(self, images):
+    def image_sizes(self, input, img_shape):
+        """Each image's (h, w), (N or 1, 2) float: ``img_shape``, rows of 0
+        meaning all of ``input``, at most ``input``'s size."""
+        # Sizes from the tensor (ReduceSum), so that the graph keeps them
+        # dynamic.
+        full = torch.stack((torch.ones_like(input[0, 0, :, 0]).sum(),
+                            torch.ones_like(input[0, 0, 0, :]).sum()))
+        hw = img_shape.to(full.dtype)
+        return torch.minimum(torch.where(hw > 0, hw, full), full)
+
+    def preprocess(self, images, img_hw):
+        """Normalisation and mmdet's padding (module docstring, 0.)."""
         if self.to_bgr:
             images = images.flip(1)
-        return (images - self.mean) / self.std
+        x = (images - self.mean) / self.std
+        d = self.size_divisor
+        if d > 1:
+            h, w = x.shape[2], x.shape[3]
+            x = F.pad(x, (0, (d - w % d) % d, 0, (d - h % d) % d),
+                      value=self.pad_value)
+        rows = torch.ones_like(x[0, 0, :, 0]).cumsum(0) - 1
+        cols = torch.ones_like(x[0, 0, 0, :]).cumsum(0) - 1
+        inside = ((rows < img_hw[:, :1])[:, None, :, None]
+                  & (cols < img_hw[:, 1:])[:, None, None, :])
+        return torch.where(inside, x, x.new_full((1, ), self.pad_value))
 
     def anchors(self, feat):
         """mmdet's ``AnchorGenerator.grid_priors`` for one level: (h * w *
@@ -265,10 +373,11 @@ class LightHeadRCNNExport(nn.Module):
                              torch.full_like(idx, -1))
         return torch.cat((det_boxes, top[..., None]), -1), labels
 
-    def forward(self, input):
-        x = self.preprocess(input)
-        img_hw = torch.stack((torch.ones_like(input[0, 0, :, 0]).sum(),
-                              torch.ones_like(input[0, 0, 0, :]).sum()))
+    def forward(self, input, img_shape=None):
+        if img_shape is None:
+            img_shape = input.new_zeros((1, 2), dtype=torch.long)
+        img_hw = self.image_sizes(input, img_shape)
+        x = self.preprocess(input, img_hw)
         c4, c5 = self.backbone(x)
         thin = self.thin_map(c5)
         cls_scores, bbox_preds = self.rpn_head((c4, ))

@@ -1,13 +1,14 @@
 """tools/deployment/eval_onnx.py: COCO evaluation of the exported graph in
 ONNX Runtime beside PyTorch's on the same test images (a Table 7 cell on a
-tiny shapes set, its images resized to 384x288 without keeping their
+tiny shapes set, its images resized to 397x300 without keeping their
 aspect ratio: the boxes are scaled back to the originals by two factors),
-and of its int8 graph in the same run.
+and of its int8 graph in the same run; and its refusal of a config that
+disagrees with the graph.
 
-At sizes that are not multiples of 32 the graph clips its proposals to the
-padded image, mmdet to the image: a few boxes at the right or bottom border
-then differ (the tool's docstring), which is why the sizes here are
-multiples of 32 and every detection must match."""
+300x397 is not a multiple of 32: mmdet pads it to 320x416 and clips its
+boxes to 300x397, and so does the graph, from the size the tool gives it;
+every detection must match."""
+import os.path as osp
 import re
 import subprocess
 import sys
@@ -21,32 +22,49 @@ from shufflenet_det.deploy import export_onnx
 
 pytest.importorskip('onnxruntime')
 BASE = table7_config('shufflenetv2', '40m')
+SHAPE = (300, 397)
 
 
-def test_onnx_and_pytorch_give_the_same_coco_map(tmp_path, shapes_root,
-                                                 shapes_val):
+def run_tool(*args):
+    return subprocess.run(
+        [sys.executable, 'tools/deployment/eval_onnx.py', *args, '--threads',
+         '1'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory, shapes_root, shapes_val):
+    """The config, a seeded model's checkpoint and its --dynamic graph (the
+    config's class names in its metadata)."""
     from mmengine.config import Config
     from mmengine.runner import save_checkpoint
+
+    from shufflenet_det.deploy.export import config_classes
+    tmp = tmp_path_factory.mktemp('eval')
+    config = shapes_config(tmp / 'shapes.py', shapes_root, BASE, SHAPE)
+    bgr, _ = as_batch(shapes_val, SHAPE)
+    model = decisive_model(str(config), bgr)
+    ckpt, onnx = str(tmp / 'model.pth'), str(tmp / 'model.onnx')
+    save_checkpoint(dict(state_dict=model.state_dict()), ckpt)
+    with torch.no_grad():
+        export_onnx(model, onnx, SHAPE, dynamic=True,
+                    classes=config_classes(Config.fromfile(config)))
+    return config, ckpt, onnx
+
+
+def test_onnx_and_pytorch_give_the_same_coco_map(tmp_path, exported,
+                                                 shapes_root):
+    from mmengine.config import Config
 
     from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
                                                 config_fill, quantize_graph,
                                                 pipeline_images)
-    config = shapes_config(tmp_path / 'shapes.py', shapes_root, BASE)
-    bgr, _ = as_batch(shapes_val, (288, 384))
-    model = decisive_model(str(config), bgr)
-    ckpt, onnx = str(tmp_path / 'model.pth'), str(tmp_path / 'model.onnx')
-    save_checkpoint(dict(state_dict=model.state_dict()), ckpt)
-    with torch.no_grad():
-        export_onnx(model, onnx, (288, 384), dynamic=True)
+    config, ckpt, onnx = exported
     cfg = Config.fromfile(config)
     int8 = str(tmp_path / 'model_int8.onnx')
     val = sorted((shapes_root / 'val').iterdir())
     quantize_graph(onnx, int8, ImageCalibrationReader(
         pipeline_images(cfg, [str(p) for p in val]), config_fill(cfg)))
-    proc = subprocess.run(
-        [sys.executable, 'tools/deployment/eval_onnx.py', config, onnx,
-         int8, '--checkpoint', ckpt, '--threads', '1'], cwd=ROOT,
-        capture_output=True, text=True, timeout=300)
+    proc = run_tool(config, onnx, int8, '--checkpoint', ckpt)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'ONNX Runtime (fp32, model.onnx):      COCO bbox mAP ' in proc.stdout
     assert ('ONNX Runtime (int8, model_int8.onnx): COCO bbox mAP '
@@ -67,3 +85,28 @@ def test_onnx_and_pytorch_give_the_same_coco_map(tmp_path, shapes_root,
                      r'[\d.]+ points; \d+ of 400 fp32 detections matched in '
                      r'int8 \(IoU >= 0.8, same label, score within 0.05\)',
                      proc.stdout), proc.stdout
+
+
+@pytest.mark.parametrize('option,key,graph,config', [
+    ('model.test_cfg.rcnn.score_thr=0.5', 'model.test_cfg.rcnn.score_thr',
+     '0.0', '0.5'),
+    ('model.data_preprocessor.bgr_to_rgb=False',
+     'model.data_preprocessor.bgr_to_rgb', 'true', 'false'),
+    ("test_dataloader.dataset.metainfo.classes=[a,b,c,d,e]",
+     'test_dataloader.dataset.metainfo.classes[0]', '"circle"', '"a"'),
+])
+def test_refuses_a_config_that_disagrees_with_the_graph(exported, option,
+                                                        key, graph, config):
+    """--cfg-options that change what the graph computes with (the graph
+    keeps the values it was exported with): refused, with the field, both
+    values and what to do, before anything runs."""
+    path, _, onnx = exported
+    proc = run_tool(path, onnx, '--cfg-options', option)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith(
+        f'error: {onnx} was exported with {key} = {graph}, the config has '
+        f'{config}'), proc.stderr
+    assert 'Export the graph again from this config' in lines[0]
+    assert lines[1].startswith('Run again with --debug')
+    assert osp.isfile(onnx)

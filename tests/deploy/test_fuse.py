@@ -70,3 +70,30 @@ def test_the_thin_maps_batchnorm_folds(shapes_val):
                                rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(after.bboxes[:20], before.bboxes[:20],
                                rtol=1e-3, atol=1e-2)
+
+
+def test_the_demo_graph_has_no_batchnorm(shapes_val, tmp_path):
+    """The export folds the thin map's BN (torch's exporter would leave it
+    as a BatchNormalization node, which int8 cannot run); the graph's
+    detections are the unfolded model's."""
+    import onnx
+
+    from shufflenet_det.deploy import export_onnx, ort_session
+    from shufflenet_det.deploy.quantize import graph_feeds
+    bgr, _ = as_batch(shapes_val[:1], (128, 160))
+    model = decisive_model(
+        osp.join(ROOT, 'configs', 'demo', 'lighthead_v2star_shapes.py'), bgr)
+    assert isinstance(model.thin_map.norm, _BatchNorm)
+    path = str(tmp_path / 'demo.onnx')
+    export_onnx(model, path, (128, 160))
+    assert isinstance(model.thin_map.norm, _BatchNorm)  # the model's kept
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    assert 'BatchNormalization' not in ops
+    dets, _ = ort_session(path, threads=1).run(
+        None, graph_feeds([b.numpy() for b in bgr], 0.0))
+    with torch.no_grad():
+        ref = model.test_step(mmdet_batch(bgr))[0].pred_instances
+    n = min(20, len(ref.scores))
+    assert n > 0
+    torch.testing.assert_close(torch.from_numpy(dets[0, :n, 4]),
+                               ref.scores[:n], rtol=1e-3, atol=1e-4)

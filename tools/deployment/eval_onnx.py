@@ -17,14 +17,17 @@ int8 graph's are also matched to those of the first fp32 graph given, by
 a criterion that allows for int8's rounding (IoU >= 0.8, same label, score
 within 0.05).
 
-Each image goes through the config's test pipeline (resize), is padded to
-multiples of 32 with the mean colour, converted to RGB float32 and run
-alone (the graph must be exported with ``--dynamic`` unless every test
-image has the graph's shape); PyTorch too gets one image per batch. Boxes are clipped to the resized image, then
-scaled back to the original image, as mmdet's ``predict`` does. The graph
-clips its proposals to the padded image where mmdet clips them to the
-resized one: for images whose size is not a multiple of 32, a proposal
-reaching into the padding can differ by those few pixels.
+Each image goes through the config's test pipeline (resize), is converted
+to RGB float32 and run alone with its size as ``img_shape``: the graph pads
+it to multiples of 32 and clips its boxes to it, as mmdet does (a graph
+exported without ``--dynamic`` gets the image padded to its input shape,
+which must hold it); PyTorch too gets one image per batch. The graph's
+boxes are scaled back to the original image, as mmdet's ``predict`` does.
+
+The graph computes with the ``test_cfg``, preprocessing and classes it was
+exported with (its metadata); a config, ``--cfg-options`` included, that
+disagrees with a graph is refused with the field that differs: export the
+graph again from that config.
 """
 import argparse
 import os.path as osp
@@ -75,9 +78,11 @@ def evaluate(cfg, sessions, model=None, log=print, reference=0,
     from mmengine.runner import Runner
 
     from shufflenet_det.deploy.parity import match_detections
-    from shufflenet_det.deploy.quantize import config_fill, graph_input
+    from shufflenet_det.deploy.quantize import config_fill, graph_feeds
     match_cfg = match_cfg or {}
     fill = config_fill(cfg)
+    # A graph with a fixed input shape gets images padded to it.
+    shapes = [_fixed_shape(s) for s in sessions]
     # One image per batch, in PyTorch too: mmdet pads a batch to its
     # largest image, and the proposals of an image then depend on the
     # others' sizes (anchors over the padding, clipped to the image).
@@ -101,9 +106,10 @@ def evaluate(cfg, sessions, model=None, log=print, reference=0,
     for batch in loader:
         ort_samples = [[] for _ in sessions]
         for img, sample in zip(batch['inputs'], batch['data_samples']):
-            x = graph_input([img], fill)
-            for session, samples in zip(sessions, ort_samples):
-                dets, labels = session.run(None, {'input': x})[:2]
+            for session, shape, samples in zip(sessions, shapes,
+                                               ort_samples):
+                feeds = graph_feeds([img], fill, shape, divisor=1)
+                dets, labels = session.run(None, feeds)[:2]
                 samples.append(_to_sample(dets[0], labels[0], sample))
         for e, samples in zip(evaluators, ort_samples):
             e.process(data_samples=samples, data_batch=batch)
@@ -127,18 +133,21 @@ def evaluate(cfg, sessions, model=None, log=print, reference=0,
     return results, pt_metrics, matches
 
 
+def _fixed_shape(session):
+    """The (H, W) of a session's input if fixed, else None."""
+    h, w = session.get_inputs()[0].shape[2:]
+    return (h, w) if isinstance(h, int) and isinstance(w, int) else None
+
+
 def _to_sample(dets, labels, sample):
-    """One image's padded graph outputs as mmdet's prediction: boxes
-    clipped to the resized image and scaled back to the original, as
+    """One image's padded graph outputs as mmdet's prediction: boxes (the
+    graph clips them to the image) scaled back to the original image, as
     mmdet's ``predict`` does."""
     import numpy as np
     import torch
     from mmengine.structures import InstanceData
     keep = dets[:, 4] > 0
     boxes = dets[keep, :4].copy()
-    h, w = sample.img_shape
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
     sx, sy = sample.scale_factor
     boxes /= np.float32([sx, sy, sx, sy])
     out = sample.clone()
@@ -200,11 +209,12 @@ def main(argv=None):
                 cfg, sessions, model, reference=reference or 0,
                 match_cfg=match_cfg)
         except Exception as e:  # noqa: BLE001
-            if 'Got invalid dimensions' in str(e):
+            if 'Got invalid dimensions' in str(e) or 'does not fit' in str(
+                    e):
                 raise ValueError(
-                    f'{" or ".join(args.onnx)} takes one input shape, the '
-                    'test images have others: export it with --dynamic'
-                ) from e
+                    f'{" or ".join(args.onnx)} takes one input shape or '
+                    'batch size, the test images do not fit it: export it '
+                    'with --dynamic') from e
             raise
     names = [osp.basename(p) for p in args.onnx]
     labels = [f'ONNX Runtime ({k}, {n})' for k, n in zip(kinds, names)]

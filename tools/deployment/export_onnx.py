@@ -8,17 +8,23 @@ NMS, in standard ONNX operators (opset 16), for ONNX Runtime.
     python tools/deployment/export_onnx.py CONFIG --out F --shape 480 640 \\
         --batch-size 4 --verify
 
-Input ``input``: float32 (N, 3, H, W), RGB pixel values 0-255, H and W
-multiples of 32 (pad 800x1200 images to 800x1216 with the mean colour).
-Outputs ``dets`` float32 (N, K, 5): x1, y1, x2, y2, score in input pixels,
-best first; ``labels`` int64 (N, K); K = the config's
+Inputs ``input``: float32 (N, 3, H, W), RGB pixel values 0-255, any H and
+W, each image at the top left; ``img_shape``: int64 (N, 2) or (1, 2), each
+image's (h, w), optional (default: all of ``input``). The graph pads to
+multiples of 32 and sets what lies outside each image to the padding colour
+itself, as mmdet's data preprocessor does, and clips its boxes to each
+image. Outputs ``dets`` float32 (N, K, 5): x1, y1, x2, y2, score in input
+pixels, best first; ``labels`` int64 (N, K); K = the config's
 ``test_cfg.rcnn.max_per_img``; rows without a detection have score 0 and
-label -1. Without ``--dynamic`` the graph takes exactly ``--batch-size``
-images of ``--shape``; with it, any batch size and size. Without a
-checkpoint the weights are the model's seeded initialisation (for timing).
-``--verify`` compares the detections of ONNX Runtime with those of
-mmdet's ``predict`` in PyTorch on random images (a trained checkpoint
-gives detections to compare; random weights give near-ties).
+label -1. The graph's metadata holds its ``test_cfg``, mean, std, channel
+order, padding and class names (docs/deployment.md); the other deployment
+tools refuse a config that disagrees with it. Without ``--dynamic`` the
+graph takes exactly ``--batch-size`` images of ``--shape``; with it, any
+batch size and size. Without a checkpoint the weights are the model's
+seeded initialisation (for timing). ``--verify`` compares the detections
+of ONNX Runtime with those of mmdet's ``predict`` in PyTorch on random
+images (a trained checkpoint gives detections to compare; random weights
+give near-ties).
 """
 import argparse
 import os.path as osp
@@ -40,8 +46,7 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, help='the .onnx file to write')
     p.add_argument('--shape', type=int, nargs=2, default=[800, 1216],
                    metavar=('H', 'W'),
-                   help='input height and width, multiples of 32 (default '
-                   '800 1216: 800x1200 padded)')
+                   help='input height and width (default 800 1216)')
     p.add_argument('--batch-size', type=int, default=1,
                    help='images per batch of the graph (default 1)')
     p.add_argument('--dynamic', action='store_true',
@@ -69,6 +74,7 @@ def verify(path, model, shape, batch_size, k):
     bgr = [torch.randint(0, 256, (3, *shape), generator=gen,
                          dtype=torch.uint8) for _ in range(batch_size)]
     rgb = torch.stack([im.flip(0) for im in bgr]).float()
+    sizes = np.array([list(shape)] * batch_size, np.int64)
     with torch.no_grad():
         results = model.test_step(mmdet_batch(bgr))
     ref = np.zeros((batch_size, k, 5), np.float32)
@@ -78,7 +84,8 @@ def verify(path, model, shape, batch_size, k):
         ref[i, :len(pred), :4] = pred.bboxes.numpy()
         ref[i, :len(pred), 4] = pred.scores.numpy()
         ref_labels[i, :len(pred)] = pred.labels.numpy()
-    dets, labels = ort_session(path).run(None, {'input': rgb.numpy()})[:2]
+    dets, labels = ort_session(path).run(
+        None, {'input': rgb.numpy(), 'img_shape': sizes})[:2]
     report = match_detections(ref, ref_labels, dets, labels)
     print(f'verify ({batch_size} random images): PyTorch '
           f'{report["reference"]} detections, ONNX Runtime '
@@ -103,20 +110,26 @@ def main(argv=None):
             raise ImportError(
                 'the onnx package is missing: pip install -e .[deploy] (or '
                 'make setup, which installs it)') from None
+        from mmengine.config import Config
+
         from shufflenet_det.deploy import export_onnx
-        from shufflenet_det.deploy.export import check_shape
+        from shufflenet_det.deploy.export import check_shape, config_classes
         from shufflenet_det.utils.benchmark import build_detector
         check_shape(args.shape)
         start = time.perf_counter()
-        model = build_detector(args.config, args.checkpoint,
-                               args.cfg_options)
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        model = build_detector(cfg, args.checkpoint)
         wrapper = export_onnx(model, args.out, tuple(args.shape),
-                              args.batch_size, args.dynamic)
+                              args.batch_size, args.dynamic,
+                              classes=config_classes(cfg))
         n = 'N' if args.dynamic else args.batch_size
         hw = 'H, W' if args.dynamic else f'{args.shape[0]}, {args.shape[1]}'
         k = wrapper.max_per_img
-        print(f'{args.out}: input (float32, {n}, 3, {hw}) RGB 0-255 -> dets '
-              f'(float32, {n}, {k}, 5), labels (int64, {n}, {k}); '
+        print(f'{args.out}: input (float32, {n}, 3, {hw}) RGB 0-255, '
+              f'img_shape (int64, {n} or 1, 2; optional) -> dets (float32, '
+              f'{n}, {k}, 5), labels (int64, {n}, {k}); '
               f'{osp.getsize(args.out) / 2**20:.1f} MiB, exported in '
               f'{time.perf_counter() - start:.1f} s')
         if args.verify:

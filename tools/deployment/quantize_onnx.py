@@ -10,13 +10,15 @@ images).
 
 ``eval_onnx.py`` evaluates both graphs beside PyTorch in one run, ``--backend
 onnxruntime-int8`` of ``tools/analysis/benchmark.py`` times the int8 graph.
-The int8 graph has the fp32 graph's interface (``input`` -> ``dets``,
-``labels``; ``export_onnx.py``'s docstring). Calibration images
+The int8 graph has the fp32 graph's interface (``input``, ``img_shape`` ->
+``dets``, ``labels``; ``export_onnx.py``'s docstring) and its metadata (the
+``test_cfg``, preprocessing and classes it computes with); a config that
+disagrees with the fp32 graph's metadata is refused. Calibration images
 (``--calib-images``: a folder, or a text file of image paths one a line;
 default: the config's training images) go through the config's test
-pipeline and the graph's own input layout (RGB float32 0-255, padded to
-multiples of 32 with the mean colour); ``--num`` of them, spread evenly over
-the sorted list. A graph exported without ``--dynamic`` is calibrated on
+pipeline and the graph's own input layout (RGB float32 0-255, with each
+image's size as ``img_shape``); ``--num`` of them, spread evenly over the
+sorted list. A graph exported without ``--dynamic`` is calibrated on
 batches of its batch size and shape.
 
 ``--parts`` chooses what is quantised: ``backbone``, ``thin_map``,
@@ -86,6 +88,7 @@ def main(argv=None):
     args = parse_args(argv)
     with user_errors(args.debug):
         from mmengine.config import Config
+        from mmengine.registry import init_default_scope
 
         from shufflenet_det.deploy.export import check_graph
         from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
@@ -98,6 +101,7 @@ def main(argv=None):
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
+        init_default_scope(cfg.get('default_scope', 'mmdet'))
         check_graph(cfg, args.onnx)
         source = args.calib_images or train_images(cfg)
         if not args.calib_images and not osp.isdir(source):

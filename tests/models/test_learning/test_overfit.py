@@ -152,7 +152,7 @@ def _int8_share(trained, tmp_path, calib_scale=1.0):
     from shufflenet_det.deploy import export_onnx, ort_session
     from shufflenet_det.deploy.parity import match_detections
     from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
-                                                config_fill, graph_input,
+                                                config_fill, graph_feeds,
                                                 quantize_graph,
                                                 pipeline_images)
     cfg = trained.cfg
@@ -166,9 +166,12 @@ def _int8_share(trained, tmp_path, calib_scale=1.0):
     calib = [(im.float() * calib_scale).clamp(0, 255).to(im.dtype)
              for im in images]
     quantize_graph(fp32, int8, ImageCalibrationReader(calib, fill))
-    x = graph_input(images, fill)
-    ref, ref_labels = ort_session(fp32, threads=1).run(None, {'input': x})
-    dets, labels = ort_session(int8, threads=1).run(None, {'input': x})
+    # The images' own sizes (none a multiple of 32 in both sides): the
+    # graphs pad, mask and clip from img_shape.
+    feeds = graph_feeds(images, fill)
+    assert any(h % 32 or w % 32 for h, w in feeds['img_shape'])
+    ref, ref_labels = ort_session(fp32, threads=1).run(None, feeds)
+    dets, labels = ort_session(int8, threads=1).run(None, feeds)
     confident = ref[..., 4] >= 0.5
     ref = np.where(confident[..., None], ref, 0)
     report = match_detections(ref, ref_labels, dets, labels, iou_thr=0.8,
@@ -177,7 +180,9 @@ def _int8_share(trained, tmp_path, calib_scale=1.0):
 
 
 def test_int8_keeps_the_detections(trained, tmp_path):
-    """Measured: all 8 matched (IoU >= 0.89, scores within 0.022)."""
+    """Measured: all 8 matched (IoU >= 0.89, scores within 0.022) with the
+    images padded by the caller; 7 of 8 with their own sizes as img_shape
+    (2026-12-03)."""
     pytest.importorskip('onnxruntime')
     matched, total = _int8_share(trained, tmp_path)
     print(f'int8 vs fp32: {matched} of {total} detections (score >= 0.5) '
