@@ -102,3 +102,21 @@ test_evaluator = val_evaluator
 model = dict(roi_head=dict(bbox_head=dict(num_classes=5)))
 ''')
     return str(path)
+
+
+def exported_shapes_graph(tmp, shapes_root, shapes_val, base, shape):
+    """A shapes config from ``base`` at ``shape``, its seeded detector
+    (:func:`decisive_model`) and that detector's --dynamic graph with the
+    config's class names in its metadata: (config, model, onnx path)."""
+    from mmengine.config import Config
+
+    from shufflenet_det.deploy import export_onnx
+    from shufflenet_det.deploy.export import config_classes
+    config = shapes_config(tmp / 'shapes.py', shapes_root, base, shape)
+    bgr, _ = as_batch(shapes_val, shape)
+    model = decisive_model(str(config), bgr)
+    onnx = str(tmp / 'model.onnx')
+    with torch.no_grad():
+        export_onnx(model, onnx, shape, dynamic=True,
+                    classes=config_classes(Config.fromfile(config)))
+    return config, model, onnx

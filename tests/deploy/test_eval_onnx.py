@@ -14,11 +14,9 @@ import subprocess
 import sys
 
 import pytest
-import torch
-from deploy_helpers import (ROOT, as_batch, decisive_model, shapes_config,
+from deploy_helpers import (ROOT, exported_shapes_graph,
                             table7_config)
 
-from shufflenet_det.deploy import export_onnx
 
 pytest.importorskip('onnxruntime')
 BASE = table7_config('shufflenetv2', '40m')
@@ -35,19 +33,12 @@ def run_tool(*args):
 def exported(tmp_path_factory, shapes_root, shapes_val):
     """The config, a seeded model's checkpoint and its --dynamic graph (the
     config's class names in its metadata)."""
-    from mmengine.config import Config
     from mmengine.runner import save_checkpoint
-
-    from shufflenet_det.deploy.export import config_classes
     tmp = tmp_path_factory.mktemp('eval')
-    config = shapes_config(tmp / 'shapes.py', shapes_root, BASE, SHAPE)
-    bgr, _ = as_batch(shapes_val, SHAPE)
-    model = decisive_model(str(config), bgr)
-    ckpt, onnx = str(tmp / 'model.pth'), str(tmp / 'model.onnx')
+    config, model, onnx = exported_shapes_graph(tmp, shapes_root, shapes_val,
+                                                BASE, SHAPE)
+    ckpt = str(tmp / 'model.pth')
     save_checkpoint(dict(state_dict=model.state_dict()), ckpt)
-    with torch.no_grad():
-        export_onnx(model, onnx, SHAPE, dynamic=True,
-                    classes=config_classes(Config.fromfile(config)))
     return config, ckpt, onnx
 
 

@@ -18,10 +18,10 @@ import sys
 
 import numpy as np
 import pytest
-from deploy_helpers import (ROOT, as_batch, decisive_model, shapes_config,
+from deploy_helpers import (ROOT, as_batch, exported_shapes_graph,
                             table7_config)
 
-from shufflenet_det.deploy import export_onnx, ort_session
+from shufflenet_det.deploy import ort_session
 from shufflenet_det.deploy.export import read_metadata
 from shufflenet_det.deploy.parity import match_detections
 
@@ -42,16 +42,8 @@ def run_tool(*args):
 def exported(tmp_path_factory, shapes_root, shapes_val):
     """The config and the --dynamic fp32 graph of a seeded detector (the
     config's class names in its metadata)."""
-    from mmengine.config import Config
-
-    from shufflenet_det.deploy.export import config_classes
-    tmp = tmp_path_factory.mktemp('int8')
-    config = shapes_config(tmp / 'shapes.py', shapes_root, BASE, SHAPE)
-    bgr, _ = as_batch(shapes_val, SHAPE)
-    model = decisive_model(config, bgr)
-    onnx = str(tmp / 'model.onnx')
-    export_onnx(model, onnx, SHAPE, dynamic=True,
-                classes=config_classes(Config.fromfile(config)))
+    config, _, onnx = exported_shapes_graph(
+        tmp_path_factory.mktemp('int8'), shapes_root, shapes_val, BASE, SHAPE)
     return config, onnx
 
 
