@@ -65,7 +65,8 @@ def build_and_load(cfg):
 @pytest.fixture
 def backbone_state():
     torch.manual_seed(0)
-    net = MODELS.build(table7.backbone_cfg('shufflenetv2', '40M'))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        net = MODELS.build(table7.backbone_cfg('shufflenetv2', '40M'))
     return net.state_dict()
 
 

@@ -147,6 +147,7 @@ def test_training_on_cpu_matches_plain_convolutions():
 
     def ref(x):
         F = torch.nn.functional
+        (a1, a2), (b1, b2) = layer.branch_a, layer.branch_b
         a = F.conv2d(F.conv2d(x, a1.weight, a1.bias, padding=(2, 0)),
                      a2.weight, a2.bias, padding=(0, 2))
         b = F.conv2d(F.conv2d(x, b1.weight, b1.bias, padding=(0, 2)),
