@@ -6,7 +6,7 @@ mmengine's local checkpoint loader work with torch >= 2.6
 (:mod:`shufflenet_det.utils.checkpoint`).
 """
 from .utils import checkpoint  # noqa: F401  (patches the local checkpoint loader)
-from . import datasets, engine, models  # noqa: F401
+from . import datasets, engine, models, table7  # noqa: F401
 from .version import __version__
 
 __all__ = ['__version__']

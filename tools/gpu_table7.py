@@ -35,9 +35,13 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from shufflenet_det import table7  # noqa: E402
-from shufflenet_det.utils.benchmark import (  # noqa: E402
-    build_detector, describe_device, environment, mmdet_batch,
-    synthetic_images, time_interleaved)
+from shufflenet_det.apis.detector import build_detector  # noqa: E402
+from shufflenet_det.benchmark.timing import (
+    describe_device,
+    environment,
+    time_interleaved,
+)
+from shufflenet_det.utils.inputs import mmdet_batch, synthetic_images  # noqa: E402
 
 
 def _load_tool(name, path):

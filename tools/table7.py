@@ -43,9 +43,14 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import torch  # noqa: E402
 
 from shufflenet_det import table7  # noqa: E402
-from shufflenet_det.utils.benchmark import (  # noqa: E402
-    build_detector, describe_device, environment, mmdet_batch,
-    synthetic_images, time_interleaved, use_channels_last)
+from shufflenet_det.apis.detector import build_detector  # noqa: E402
+from shufflenet_det.benchmark.timing import (
+    describe_device,
+    environment,
+    time_interleaved,
+)
+from shufflenet_det.utils.inputs import mmdet_batch, synthetic_images  # noqa: E402
+from shufflenet_det.deploy.optimize import use_channels_last  # noqa: E402
 from shufflenet_det.utils.device import check_device  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

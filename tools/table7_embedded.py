@@ -62,9 +62,7 @@ QUICK = dict(num_train=8, num_val=4, pretrain_iters=2, epochs=1)
 def make_data(root=ROOT, quick=False):
     """Generate both sets and the crops under ``root`` (each skipped when
     already there)."""
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'data'))
-    from make_shapes_crops import make_crops
-
+    from shufflenet_det.datasets.crops import make_crops
     from shufflenet_det.datasets.shapes import generate
     for spec in (DETECTION_DATA, PRETRAIN_DATA):
         spec = dict(spec, out_dir=osp.join(root, spec['out_dir']))

@@ -19,7 +19,9 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from shufflenet_det.utils.benchmark import build_detector, mmdet_batch
+from shufflenet_det.apis.detector import build_detector
+
+from shufflenet_det.utils.inputs import mmdet_batch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

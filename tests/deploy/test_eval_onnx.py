@@ -46,9 +46,15 @@ def test_onnx_and_pytorch_give_the_same_coco_map(tmp_path, exported,
                                                  shapes_root):
     from mmengine.config import Config
 
-    from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
-                                                config_fill, quantize_graph,
-                                                pipeline_images)
+    from shufflenet_det.deploy.quantize import (
+
+        ImageCalibrationReader,
+
+        quantize_graph,
+
+    )
+
+    from shufflenet_det.deploy.inputs import config_fill, pipeline_images
     config, ckpt, onnx = exported
     cfg = Config.fromfile(config)
     int8 = str(tmp_path / 'model_int8.onnx')

@@ -9,7 +9,8 @@ from deploy_helpers import ROOT, as_batch, decisive_model, table7_config
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from shufflenet_det.deploy import count_batchnorm, fold_batchnorm
-from shufflenet_det.utils.benchmark import build_detector, mmdet_batch
+from shufflenet_det.apis.detector import build_detector
+from shufflenet_det.utils.inputs import mmdet_batch
 
 
 @pytest.mark.parametrize('family', ['shufflenetv2', 'shufflenetv1',
@@ -79,7 +80,7 @@ def test_the_demo_graph_has_no_batchnorm(shapes_val, tmp_path):
     import onnx
 
     from shufflenet_det.deploy import export_onnx, ort_session
-    from shufflenet_det.deploy.quantize import graph_feeds
+    from shufflenet_det.deploy.inputs import graph_feeds
     bgr, _ = as_batch(shapes_val[:1], (128, 160))
     model = decisive_model(
         osp.join(ROOT, 'configs', 'demo', 'lighthead_v2star_shapes.py'), bgr)

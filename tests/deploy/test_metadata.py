@@ -11,7 +11,7 @@ from shufflenet_det.deploy import DeployError, LightHeadRCNNExport, export_onnx
 from shufflenet_det.deploy.export import (METADATA_KEY, check_graph,
                                           config_classes, config_metadata,
                                           read_metadata, write_metadata)
-from shufflenet_det.utils.benchmark import build_detector
+from shufflenet_det.apis.detector import build_detector
 
 pytest.importorskip('onnx')
 CONFIG = table7_config('shufflenetv2', '40m')

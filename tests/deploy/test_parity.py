@@ -14,7 +14,7 @@ from deploy_helpers import as_batch, decisive_model, table7_config
 
 from shufflenet_det.deploy import export_onnx, ort_session
 from shufflenet_det.deploy.parity import box_iou, match_detections
-from shufflenet_det.utils.benchmark import mmdet_batch
+from shufflenet_det.utils.inputs import mmdet_batch
 
 pytest.importorskip('onnxruntime')
 

@@ -139,9 +139,15 @@ def test_int8_rcnn_fcs_match_fp32_at_300x397(tmp_path, exported,
     measured 382 of 400)."""
     from mmengine.config import Config
 
-    from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
-                                                config_fill, pipeline_images,
-                                                quantize_graph)
+    from shufflenet_det.deploy.quantize import (
+
+        ImageCalibrationReader,
+
+        quantize_graph,
+
+    )
+
+    from shufflenet_det.deploy.inputs import config_fill, pipeline_images
     config, fp32 = exported
     cfg = Config.fromfile(config)
     val = sorted(str(p) for p in (shapes_root / 'val').iterdir())

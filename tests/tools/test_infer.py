@@ -24,7 +24,7 @@ def trained(tmp_path_factory, shapes_root):
     """(config, checkpoint): the model's own initialisation (seeded), saved
     with the dataset meta a Runner checkpoint carries."""
     from mmengine.config import Config
-    from shufflenet_det.utils.benchmark import build_detector
+    from shufflenet_det.apis.detector import build_detector
     tmp = tmp_path_factory.mktemp('infer')
     config = tiny_config(tmp, shapes_root)
     model = build_detector(Config.fromfile(config), seed=0)

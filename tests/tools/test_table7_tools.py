@@ -13,8 +13,8 @@ from cli_helpers import ROOT, run_tool
 from mmengine.config import Config
 
 from shufflenet_det import table7
-from shufflenet_det.utils.benchmark import (build_detector, mmdet_batch,
-                                            synthetic_images)
+from shufflenet_det.apis.detector import build_detector
+from shufflenet_det.utils.inputs import mmdet_batch, synthetic_images
 
 
 def cell_cfg(family, level):
@@ -37,7 +37,7 @@ def _fake_clock(monkeypatch, durations):
     model ``m`` (round-robin: A, B, A, B, ...) lasts ``durations[m][i]``
     seconds. Returns a function that checks that every reading was
     taken."""
-    from shufflenet_det.utils import benchmark
+    from shufflenet_det.benchmark import timing as benchmark
     readings, t = [], 100.0
     for i in range(len(durations[0])):
         for d in durations:

@@ -48,7 +48,7 @@ def count_cells(cells, input_size=224):
     import shufflenet_det  # noqa: F401  (registers the backbones)
     from mmdet.registry import MODELS
 
-    from shufflenet_det.utils.complexity import classification_complexity
+    from shufflenet_det.benchmark.complexity import classification_complexity
 
     results = []
     for family, level in cells:

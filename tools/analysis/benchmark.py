@@ -49,10 +49,29 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from shufflenet_det.utils.benchmark import (  # noqa: E402
-    OnnxRuntimeDetector, build_detector, describe_device, environment,
-    mmdet_batch, optimize_for_inference, synthetic_images, time_interleaved,
-    use_channels_last)
+from shufflenet_det.apis.onnxruntime import OnnxRuntimeDetector
+
+from shufflenet_det.apis.detector import build_detector
+
+from shufflenet_det.benchmark.timing import (
+
+    describe_device,
+
+    environment,
+
+    time_interleaved,
+
+)
+
+from shufflenet_det.utils.inputs import mmdet_batch, synthetic_images
+
+from shufflenet_det.deploy.optimize import (
+
+    optimize_for_inference,
+
+    use_channels_last,
+
+)
 from shufflenet_det.utils.device import check_device  # noqa: E402
 
 
@@ -212,7 +231,7 @@ def main(argv=None):
     profiles = {}
     if args.ort_profile:
         from shufflenet_det.deploy.profile import profile_session
-        from shufflenet_det.deploy.quantize import graph_input
+        from shufflenet_det.deploy.inputs import graph_input
         for kind in ort_backends:
             m = ort_models[kind]
             profiles[kind] = profile_session(

@@ -17,8 +17,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from shufflenet_det.utils.benchmark import build_detector  # noqa: E402
-from shufflenet_det.utils.flops import detector_flops  # noqa: E402
+from shufflenet_det.apis.detector import build_detector
+from shufflenet_det.benchmark.flops import detector_flops  # noqa: E402
 
 PARTS = {'backbone': 'backbone', 'rpn_head': 'RPN', 'thin_map': 'thin map',
          'roi_head': 'R-CNN head (PSRoIAlign + fc)', 'neck': 'neck'}

@@ -32,8 +32,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 
-from shufflenet_det.utils.benchmark import (  # noqa: E402
-    build_detector, mmdet_batch, optimize_for_inference, synthetic_images)
+from shufflenet_det.apis.detector import build_detector
+
+from shufflenet_det.utils.inputs import mmdet_batch, synthetic_images
+
+from shufflenet_det.deploy.optimize import optimize_for_inference
 
 
 def parse_args(argv=None):

@@ -78,7 +78,7 @@ def evaluate(cfg, sessions, model=None, log=print, reference=0,
     from mmengine.runner import Runner
 
     from shufflenet_det.deploy.parity import match_detections
-    from shufflenet_det.deploy.quantize import config_fill, graph_feeds
+    from shufflenet_det.deploy.inputs import config_fill, graph_feeds
     match_cfg = match_cfg or {}
     fill = config_fill(cfg)
     # A graph with a fixed input shape gets images padded to it.
@@ -184,7 +184,7 @@ def main(argv=None):
         from shufflenet_det.deploy import ort_session
         from shufflenet_det.deploy.export import check_graph
         from shufflenet_det.deploy.quantize import int8_parts
-        from shufflenet_det.utils.benchmark import build_detector
+        from shufflenet_det.apis.detector import build_detector
         for path in (args.config, *args.onnx, args.checkpoint):
             if path and not osp.isfile(path):
                 raise FileNotFoundError(f'{path} not found')

@@ -69,7 +69,7 @@ def verify(path, model, shape, batch_size, k):
 
     from shufflenet_det.deploy import ort_session
     from shufflenet_det.deploy.parity import match_detections
-    from shufflenet_det.utils.benchmark import mmdet_batch
+    from shufflenet_det.utils.inputs import mmdet_batch
     gen = torch.Generator().manual_seed(1)
     bgr = [torch.randint(0, 256, (3, *shape), generator=gen,
                          dtype=torch.uint8) for _ in range(batch_size)]
@@ -114,7 +114,7 @@ def main(argv=None):
 
         from shufflenet_det.deploy import export_onnx
         from shufflenet_det.deploy.export import check_shape, config_classes
-        from shufflenet_det.utils.benchmark import build_detector
+        from shufflenet_det.apis.detector import build_detector
         check_shape(args.shape)
         start = time.perf_counter()
         cfg = Config.fromfile(args.config)

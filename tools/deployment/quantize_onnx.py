@@ -37,7 +37,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from shufflenet_det.deploy.quantize import DEFAULT_PARTS, PARTS  # noqa: E402
+from shufflenet_det.deploy.quantize import DEFAULT_PARTS, PARTS
 from shufflenet_det.utils.cli import user_errors  # noqa: E402
 
 
@@ -91,10 +91,15 @@ def main(argv=None):
         from mmengine.registry import init_default_scope
 
         from shufflenet_det.deploy.export import check_graph
-        from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
-                                                    config_fill, input_dims,
-                                                    quantize_graph,
-                                                    pipeline_images)
+        from shufflenet_det.deploy.quantize import (
+            ImageCalibrationReader,
+            quantize_graph,
+        )
+        from shufflenet_det.deploy.inputs import (
+            config_fill,
+            input_dims,
+            pipeline_images,
+        )
         for path in (args.config, args.onnx):
             if not osp.isfile(path):
                 raise FileNotFoundError(f'{path} not found')

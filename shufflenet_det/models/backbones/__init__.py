@@ -2,6 +2,5 @@ from .mobilenet_v2 import MobileNetV2Paper
 from .shufflenet_v1 import ShuffleNetV1
 from .shufflenet_v2 import ShuffleNetV2, ShuffleNetV2Star
 from .xception import LightXception
-from .table7_backbone import build_table7_backbone
 
-__all__ = ['LightXception', 'MobileNetV2Paper', 'ShuffleNetV1', 'ShuffleNetV2', 'ShuffleNetV2Star', 'build_table7_backbone']
+__all__ = ['LightXception', 'MobileNetV2Paper', 'ShuffleNetV1', 'ShuffleNetV2', 'ShuffleNetV2Star']

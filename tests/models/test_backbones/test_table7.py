@@ -11,7 +11,7 @@ from mmengine.runner import save_checkpoint
 import shufflenet_det  # noqa: F401
 from mmdet.registry import MODELS
 from shufflenet_det import table7
-from shufflenet_det.utils.complexity import classification_complexity
+from shufflenet_det.benchmark.complexity import classification_complexity
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

@@ -10,7 +10,7 @@ from mmdet.registry import MODELS
 from shufflenet_det import table7
 from shufflenet_det.models.backbones.xception import (LightXception,
                                                       XceptionBlock)
-from shufflenet_det.utils.complexity import classification_complexity
+from shufflenet_det.benchmark.complexity import classification_complexity
 
 # widen_factor -> channels of out_indices 0, 1, 2 (docstring table):
 # Light-Head R-CNN's 144/288/576 times the width

@@ -151,10 +151,15 @@ def _int8_share(trained, tmp_path, calib_scale=1.0):
 
     from shufflenet_det.deploy import export_onnx, ort_session
     from shufflenet_det.deploy.parity import match_detections
-    from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
-                                                config_fill, graph_feeds,
-                                                quantize_graph,
-                                                pipeline_images)
+    from shufflenet_det.deploy.quantize import (
+        ImageCalibrationReader,
+        quantize_graph,
+    )
+    from shufflenet_det.deploy.inputs import (
+        config_fill,
+        graph_feeds,
+        pipeline_images,
+    )
     cfg = trained.cfg
     root = cfg.val_dataloader.dataset.data_root
     paths = sorted(glob.glob(osp.join(root, 'train', '*.jpg')))

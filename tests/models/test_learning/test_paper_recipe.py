@@ -108,10 +108,7 @@ def _run(cfg):
 def pretrained(tmp_path_factory):
     """Four shapes images in random colours, and the V2* 40M backbone
     pretrained on the object crops of 40 others (the ImageNet step)."""
-    import sys
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'data'))
-    from make_shapes_crops import make_crops
-
+    from shufflenet_det.datasets.crops import make_crops
     from shufflenet_det.datasets.shapes import generate
     root = tmp_path_factory.mktemp('paper') / 'shapes'
     generate(str(root), num_train=4, num_val=1, seed=3, min_size=(224, 176),

@@ -11,7 +11,7 @@ from functools import partial
 
 import torch
 
-from .benchmark import mmdet_batch
+from ..utils.inputs import mmdet_batch
 
 
 def _shape(value):

@@ -1,18 +1,15 @@
-"""tools/data/make_shapes_crops.py: the demo's classification set."""
-import importlib.util
+"""The demo's classification set (shufflenet_det.datasets.crops) and its
+command line, tools/data/make_shapes_crops.py."""
 import os.path as osp
+import subprocess
+import sys
 
 import cv2
-import pytest
 
+from shufflenet_det.datasets import crops
 from shufflenet_det.datasets.shapes import CLASSES, generate
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'make_shapes_crops', osp.join(REPO, 'tools', 'data',
-                                  'make_shapes_crops.py'))
-crops = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(crops)
 
 
 def test_crops_layout_counts_and_idempotence(tmp_path, capsys):
@@ -36,9 +33,12 @@ def test_crops_layout_counts_and_idempotence(tmp_path, capsys):
     assert 'nothing to do' in capsys.readouterr().out
 
 
-def test_missing_dataset_is_one_line(tmp_path, capsys):
-    assert crops.main(['--data', str(tmp_path / 'none'),
-                       '--out', str(tmp_path / 'c')]) == 1
-    err = capsys.readouterr().err
+def test_missing_dataset_is_one_line(tmp_path):
+    run = subprocess.run(
+        [sys.executable, 'tools/data/make_shapes_crops.py', '--data',
+         str(tmp_path / 'none'), '--out', str(tmp_path / 'c')],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    err = run.stderr
     assert err.startswith('error: ') and 'make_shapes.py' in err
     assert len(err.strip().splitlines()) == 1

@@ -6,7 +6,7 @@ holds the paper's figures and, for every cell, the backbone that realises
 it: its config, the indices of its C4 (stride 16, RPN input) and C5
 (stride 32, input of the thin feature map) outputs and their channels.
 Configs read it through the ``Table7Backbone`` builder
-(``models/backbones/table7_backbone.py``); tools and tests import it.
+(:mod:`shufflenet_det.table7.backbone`); tools and tests import it.
 
     from shufflenet_det import table7
     table7.backbone_cfg('mobilenetv2', '140M')

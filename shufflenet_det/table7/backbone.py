@@ -1,6 +1,6 @@
 from mmdet.registry import MODELS
 
-from ...table7 import backbone_cfg
+from .cells import backbone_cfg
 
 
 @MODELS.register_module(name='Table7Backbone')

@@ -27,154 +27,6 @@ from contextlib import contextmanager
 import torch
 
 
-def build_detector(config, checkpoint=None, cfg_options=None, seed=0):
-    """The config's model in eval mode (random weights unless a checkpoint
-    is given; the backbone's ImageNet init is not loaded).
-
-    Without a checkpoint, the weights are the model's own initialisation
-    (``init_weights()``: the heads' small normal init, as at the start of
-    training), drawn with ``seed``. The post-processing time depends on the
-    scores (how many proposals survive NMS, how many boxes pass the score
-    threshold); with PyTorch's default init instead, those counts, and so
-    the timings, would vary from cell to cell for reasons unrelated to the
-    backbone.
-
-    ``cfg_options``: a dict of overrides, as mmengine's ``DictAction``
-    parses ``--cfg-options``."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmdet.registry import MODELS
-
-    import shufflenet_det  # noqa: F401
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    if not checkpoint and cfg.model.get('backbone', {}).get('init_cfg'):
-        cfg.model.backbone.init_cfg = None  # no ImageNet file needed
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    else:
-        # init_weights logs every parameter at INFO level: keep it quiet.
-        from mmengine.logging import MMLogger
-        logger = MMLogger.get_current_instance()
-        level = logger.level
-        logger.setLevel('WARNING')
-        try:
-            model.init_weights()
-        finally:
-            logger.setLevel(level)
-    return model.eval()
-
-
-def optimize_for_inference(model, channels_last=None):
-    """The PyTorch path's inference rewrites, in place:
-
-    - BatchNorm folded into the convolution before it
-      (:func:`shufflenet_det.deploy.fuse.fold_batchnorm`);
-    - weights, and the images entering the backbone, in channels-last
-      layout (:func:`use_channels_last`), by default on the CPU only: there
-      oneDNN runs the depthwise and 1x1 convolutions of the backbones
-      without converting NCHW tensors to its own layout and back at every
-      convolution (measured on the 2-core CPU of docs/benchmarks.md: the ShuffleNet
-      V2* backbone at batch 4, 800x1200 about 1.7x faster).
-
-    Returns:
-        dict: ``batchnorm_folded`` (how many), ``channels_last`` (bool).
-    """
-    from shufflenet_det.deploy.fuse import fold_batchnorm
-    model.eval()
-    folded = fold_batchnorm(model)
-    if channels_last is None:
-        params = list(model.parameters())
-        channels_last = not params or params[0].device.type == 'cpu'
-    if channels_last:
-        use_channels_last(model, model.backbone)
-    return dict(batchnorm_folded=folded, channels_last=bool(channels_last))
-
-
-class OnnxRuntimeDetector:
-    """``model`` exported to ONNX (:mod:`shufflenet_det.deploy`) and run
-    by ONNX Runtime on the CPU, called as the benchmark times a detector:
-    from host images (uint8 (3, H, W), BGR as mmdet's loader gives them) to
-    detections. The host-side part is what a deployment does: the batch
-    stacked as float32 RGB and padded to multiples of 32 with the mean
-    colour (which the graph's normalisation turns into mmdet's zero
-    padding).
-
-    Args:
-        model: a ``LightHeadRCNN`` in eval mode.
-        batch_size (int), shape ((H, W)): the images that will be run; the
-            graph is exported for exactly these (padded).
-        path (str): where to write the graph.
-        threads (int, optional): ONNX Runtime's intra-op threads.
-    """
-
-    def __init__(self, model, batch_size, shape, path, threads=None):
-        from shufflenet_det.deploy import export_onnx, ort_session
-        from shufflenet_det.deploy.quantize import input_fill
-        h, w = shape
-        self.shape = (h, w)
-        self.padded = (-(-h // 32) * 32, -(-w // 32) * 32)
-        self.batch_size, self.threads = batch_size, threads
-        wrapper = export_onnx(model, path, self.padded, batch_size)
-        # The graph flips RGB to BGR before normalising when to_bgr.
-        self.fill = input_fill(wrapper.mean.flatten().numpy(),
-                               bgr_to_rgb=not wrapper.to_bgr)
-        self.session = ort_session(path, threads)
-        self.path = path
-
-    def int8(self, path, calib_images):
-        """The same detector quantised to int8
-        (:func:`shufflenet_det.deploy.quantize.quantize_graph`, its default
-        parts), calibrated on ``calib_images`` (host images as
-        ``__call__`` takes, at least one batch): a new detector, its graph
-        at ``path``."""
-        import copy
-
-        from shufflenet_det.deploy import ort_session
-        from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
-                                                    quantize_graph)
-        reader = ImageCalibrationReader(calib_images, self.fill,
-                                        self.batch_size, self.padded)
-        quantize_graph(self.path, path, reader)
-        other = copy.copy(self)
-        other.session, other.path = ort_session(path, self.threads), path
-        return other
-
-    def __call__(self, images):
-        from shufflenet_det.deploy.quantize import graph_input
-        return self.session.run(
-            None, {'input': graph_input(images, self.fill, self.padded)})
-
-
-def synthetic_images(batch_size, shape, seed=0):
-    """``batch_size`` random uint8 images of ``shape`` (H, W), on the host."""
-    gen = torch.Generator().manual_seed(seed)
-    h, w = shape
-    return [
-        torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
-        for _ in range(batch_size)
-    ]
-
-
-def mmdet_batch(images):
-    """Wrap host images as the batch ``model.test_step`` takes."""
-    from mmdet.structures import DetDataSample
-    samples = []
-    for i, img in enumerate(images):
-        h, w = img.shape[-2:]
-        sample = DetDataSample()
-        sample.set_metainfo(
-            dict(img_id=i, img_shape=(h, w), ori_shape=(h, w),
-                 scale_factor=(1.0, 1.0)))
-        samples.append(sample)
-    return dict(inputs=list(images), data_samples=samples)
-
-
 class PeakRSS:
     """Samples the process' resident memory in a thread; ``peak_mb`` is the
     highest value seen above the level at start (CPU runs: what inference
@@ -225,23 +77,13 @@ def _peak_memory(device):
         yield lambda: float('nan')
 
 
-def use_channels_last(model, backbone):
-    """Weights, and the images entering ``backbone``, in channels-last
-    layout (the batch a detector's own pre-processing assembles is NCHW
-    contiguous). Applied alike to our detector and the peer."""
-    model.to(memory_format=torch.channels_last)
-    backbone.register_forward_pre_hook(lambda module, args: (
-        args[0].contiguous(memory_format=torch.channels_last), *args[1:]))
-    return model
-
-
 def environment(device):
     """What a timing depends on, for the JSON next to it."""
     import mmcv
     import mmdet
     import torchvision
 
-    from .device import mmcv_cuda_version
+    from ..utils.device import mmcv_cuda_version
     device = torch.device(device)
     on_gpu = device.type == 'cuda'
     return dict(
