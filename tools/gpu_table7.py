@@ -36,6 +36,7 @@ import torch  # noqa: E402
 
 from shufflenet_det import table7  # noqa: E402
 from shufflenet_det.apis.detector import build_detector  # noqa: E402
+from shufflenet_det.benchmark.peer import PEER, build_peer  # noqa: E402
 from shufflenet_det.benchmark.timing import (
     describe_device,
     environment,
@@ -54,7 +55,6 @@ def _load_tool(name, path):
 # The table's own tool (its cell timing, Markdown and figure) and the
 # benchmark's peer, reused rather than copied.
 table7_tool = _load_tool('table7_tool', 'tools/table7.py')
-benchmark_tool = _load_tool('benchmark_tool', 'tools/analysis/benchmark.py')
 
 CELL_NAMES = {f'{f}_{lv.lower()}': (f, lv) for f in table7.FAMILIES
               for lv in table7.LEVELS}
@@ -226,7 +226,7 @@ def time_level(args, results, precision, level, families):
 def time_peer(args, results, precision):
     device = torch.device(args.device)
     torch.manual_seed(0)
-    peer = benchmark_tool.build_peer(args.shape).to(device)
+    peer = build_peer(args.shape).to(device)
     images = synthetic_images(args.batch_size, args.shape)
 
     def run():
@@ -236,10 +236,10 @@ def time_peer(args, results, precision):
             return peer([img.to(device).float().div_(255) for img in images])
 
     res = time_interleaved([run], device, args.iters, args.warmup,
-                           names=[benchmark_tool.PEER])[0]
+                           names=[PEER])[0]
     speed = args.batch_size / res['median_s']
     results.peer.append(dict(
-        name=benchmark_tool.PEER, precision=precision, images_per_s=speed,
+        name=PEER, precision=precision, images_per_s=speed,
         median_s=res['median_s'], iqr_s=res['iqr_s'], noisy=res['noisy'],
         peak_mem_mb=res['peak_mem_mb']))
     print(f'{"peer":<36} {precision} {speed:8.2f} images/s', flush=True)

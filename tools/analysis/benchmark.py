@@ -72,6 +72,7 @@ from shufflenet_det.deploy.optimize import (
     use_channels_last,
 
 )
+from shufflenet_det.benchmark.peer import PEER, build_peer  # noqa: E402
 from shufflenet_det.utils.device import check_device  # noqa: E402
 
 
@@ -110,21 +111,10 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-PEER = 'torchvision fasterrcnn_mobilenet_v3_large_fpn'
 BACKENDS = {'pytorch': 'PyTorch', 'pytorch-as-built': 'PyTorch as built',
             'onnxruntime': 'ONNX Runtime',
             'onnxruntime-int8': 'ONNX Runtime int8'}
 ORT_BACKENDS = ('onnxruntime', 'onnxruntime-int8')
-
-
-def build_peer(shape=(800, 1200)):
-    """torchvision's fasterrcnn_mobilenet_v3_large_fpn, random weights, its
-    resize set so that images of ``shape`` keep their size (800x1200:
-    min_size 800, max_size 1200)."""
-    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
-    return fasterrcnn_mobilenet_v3_large_fpn(
-        weights=None, weights_backbone=None, min_size=min(shape),
-        max_size=max(shape)).eval()
 
 
 def main(argv=None):
