@@ -1,8 +1,14 @@
 """Using a trained detector from Python: build it from a config and a
-checkpoint, run it on images, run its ONNX graph.
+checkpoint, run it on images, run and evaluate its ONNX graph.
 
-    from shufflenet_det.apis import build_detector
+    from shufflenet_det.apis import build_detector, run_inference
 """
 from .detector import build_detector
+from .inference import (InferError, ProjectDetInferencer, build_inferencer,
+                        collect_images, run_inference)
+from .onnxruntime import OnnxRuntimeDetector
 
-__all__ = ['build_detector']
+__all__ = [
+    'InferError', 'OnnxRuntimeDetector', 'ProjectDetInferencer',
+    'build_detector', 'build_inferencer', 'collect_images', 'run_inference'
+]

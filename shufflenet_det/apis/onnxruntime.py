@@ -1,57 +1,76 @@
-"""A Light-Head R-CNN exported to ONNX and run by ONNX Runtime, called as
-the benchmark calls a PyTorch detector."""
+"""A Light-Head R-CNN exported to ONNX and run by ONNX Runtime, as an
+mmengine model: ``test_step`` / ``val_step`` take the data loader's batch
+and return ``DetDataSample`` s, so mmengine's test loop and ``Evaluator``
+run it as any mmdet detector."""
+import numpy as np
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import InstanceData
+
+from ..deploy.runtime import OrtGraph
 
 
-class OnnxRuntimeDetector:
-    """``model`` exported to ONNX (:mod:`shufflenet_det.deploy`) and run
-    by ONNX Runtime on the CPU, called as the benchmark times a detector:
-    from host images (uint8 (3, H, W), BGR as mmdet's loader gives them) to
-    detections. The host-side part is what a deployment does: the batch
-    stacked as float32 RGB and padded to multiples of 32 with the mean
-    colour (which the graph's normalisation turns into mmdet's zero
-    padding).
+def to_data_sample(dets, labels, sample):
+    """One image's padded graph outputs (dets (K, 5), labels (K, )) as
+    mmdet's prediction: boxes (the graph clips them to the image) scaled
+    back to the original image, as mmdet's ``predict`` does."""
+    keep = dets[:, 4] > 0
+    boxes = dets[keep, :4].copy()
+    sx, sy = sample.scale_factor
+    boxes /= np.float32([sx, sy, sx, sy])
+    out = sample.clone()
+    out.pred_instances = InstanceData(
+        bboxes=torch.from_numpy(boxes),
+        scores=torch.from_numpy(dets[keep, 4].copy()),
+        labels=torch.from_numpy(labels[keep].copy()))
+    return out
+
+
+class OnnxRuntimeDetector(BaseModel):
+    """An exported graph (:func:`shufflenet_det.deploy.export_onnx`) in
+    ONNX Runtime on the CPU, as an mmengine model.
+
+    Each image of a batch runs alone with its size as ``img_shape`` (the
+    graph pads it to multiples of 32 and clips its boxes to it, as mmdet
+    does; a graph with a fixed input shape gets the image padded to it,
+    which must hold it); the boxes are scaled back to the original image.
+    The host-image interface of :class:`~shufflenet_det.deploy.runtime.
+    OrtGraph` (``graph``: ``__call__``, ``inputs``) is what the benchmark
+    times.
 
     Args:
-        model: a ``LightHeadRCNN`` in eval mode.
-        batch_size (int), shape ((H, W)): the images that will be run; the
-            graph is exported for exactly these (padded).
-        path (str): where to write the graph.
-        threads (int, optional): ONNX Runtime's intra-op threads.
+        graph (str | OrtGraph): the .onnx file, or the graph in a session.
+        threads (int, optional): ONNX Runtime's intra-op threads (with a
+            path).
+        fill (ndarray, optional): the padding colour (with a path);
+            default: from the graph's metadata.
+        data_preprocessor (dict, optional): mmengine's; the default only
+            casts the batch (the graph normalises and pads itself).
     """
 
-    def __init__(self, model, batch_size, shape, path, threads=None):
-        from shufflenet_det.deploy import export_onnx, ort_session
-        from shufflenet_det.deploy.quantize import input_fill
-        h, w = shape
-        self.shape = (h, w)
-        self.padded = (-(-h // 32) * 32, -(-w // 32) * 32)
-        self.batch_size, self.threads = batch_size, threads
-        wrapper = export_onnx(model, path, self.padded, batch_size)
-        # The graph flips RGB to BGR before normalising when to_bgr.
-        self.fill = input_fill(wrapper.mean.flatten().numpy(),
-                               bgr_to_rgb=not wrapper.to_bgr)
-        self.session = ort_session(path, threads)
-        self.path = path
+    def __init__(self, graph, threads=None, fill=None,
+                 data_preprocessor=None):
+        super().__init__(data_preprocessor=data_preprocessor)
+        if isinstance(graph, str):
+            graph = OrtGraph(graph, threads, fill)
+        self.graph = graph
 
-    def int8(self, path, calib_images):
-        """The same detector quantised to int8
-        (:func:`shufflenet_det.deploy.quantize.quantize_graph`, its default
-        parts), calibrated on ``calib_images`` (host images as
-        ``__call__`` takes, at least one batch): a new detector, its graph
-        at ``path``."""
-        import copy
+    @classmethod
+    def from_model(cls, model, batch_size, shape, path, threads=None):
+        """``model`` exported for ``batch_size`` images of ``shape``
+        (:meth:`OrtGraph.export`), as a detector."""
+        return cls(OrtGraph.export(model, batch_size, shape, path, threads))
 
-        from shufflenet_det.deploy import ort_session
-        from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
-                                                    quantize_graph)
-        reader = ImageCalibrationReader(calib_images, self.fill,
-                                        self.batch_size, self.padded)
-        quantize_graph(self.path, path, reader)
-        other = copy.copy(self)
-        other.session, other.path = ort_session(path, self.threads), path
-        return other
+    @property
+    def path(self):
+        return self.graph.path
 
-    def __call__(self, images):
-        from shufflenet_det.deploy.quantize import graph_input
-        return self.session.run(
-            None, {'input': graph_input(images, self.fill, self.padded)})
+    def forward(self, inputs, data_samples=None, mode='predict'):
+        if mode != 'predict':
+            raise ValueError(f'OnnxRuntimeDetector runs inference only '
+                             f'(mode="predict"), got mode="{mode}"')
+        results = []
+        for img, sample in zip(inputs, data_samples):
+            dets, labels = self.graph.detect([img])[:2]
+            results.append(to_data_sample(dets[0], labels[0], sample))
+        return results

@@ -1,5 +1,6 @@
 """Measuring detectors: wall-clock timing as Table 7 times (host images to
-detections), memory, the environment a figure depends on, and FLOPs.
+detections), memory, the environment a figure depends on, FLOPs, the
+per-stage profile and backbone speeds.
 
     from shufflenet_det.benchmark import time_interleaved
 """

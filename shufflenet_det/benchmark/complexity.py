@@ -6,7 +6,9 @@
 convolutions and matrix products (depthwise and grouped convolutions
 included; pooling, BN and activations are not counted, nor by the papers);
 half of it is the papers' figure. torchvision's shufflenet_v2_x1_0 counts
-144.9M this way, the paper's Table 5 says 146M.
+144.9M this way, the paper's Table 5 says 146M. Not mmengine's
+``FlopAnalyzer`` (:mod:`.flops`, for detectors): its handles also count
+BatchNorm and pooling, which the papers leave out.
 
 Shared by ``tools/analysis/backbone_flops.py`` and the tests.
 """
@@ -41,3 +43,15 @@ def classification_complexity(backbone, input_size=224, num_classes=1000):
     params = sum(p.numel() for m in (backbone, head)
                  for p in m.parameters())
     return counter.get_total_flops() / 2e6, params / 1e6
+
+
+def count_backbones(cfgs, input_size=224):
+    """:func:`classification_complexity` of the backbone each config of
+    ``cfgs`` builds (mmdet's ``MODELS``): a list of (MFLOPs, params in
+    millions)."""
+    # The backbones are registered: importing this package imported
+    # shufflenet_det.
+    from mmdet.registry import MODELS
+    return [classification_complexity(MODELS.build(cfg),
+                                      input_size=input_size)
+            for cfg in cfgs]

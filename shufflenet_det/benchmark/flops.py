@@ -1,10 +1,12 @@
-"""Detector FLOPs through mmengine's analysis (a jit trace counted per op).
+"""Detector FLOPs through mmengine's analysis (a jit trace counted per op;
+``tools/analysis/flops.py`` is the command line).
 
 mmengine's ``FlopAnalyzer`` counts one multiply-add as one FLOP and skips
 ops it has no handle for; for Light-Head R-CNN that is torchvision's
-``ps_roi_align``, which :func:`ps_roi_align_flop_jit` counts. NMS (RPN
-proposals and the final detections) has no fixed cost: it depends on the
-boxes, and is left out of the count (noted in the tool's output).
+``ps_roi_align``, which :func:`ps_roi_align_flop_jit` counts (the one thing
+ours adds to mmengine's). NMS (RPN proposals and the final detections) has
+no fixed cost: it depends on the boxes, and is left out of the count
+(noted in the report).
 """
 from collections import Counter
 from functools import partial
@@ -62,3 +64,25 @@ def detector_flops(model, shape=(800, 1200)):
     finally:
         model.forward = forward
     return total, by_module, skipped
+
+
+#: top-level module -> the name the report gives it.
+PART_NAMES = {'backbone': 'backbone', 'rpn_head': 'RPN',
+              'thin_map': 'thin map',
+              'roi_head': 'R-CNN head (PSRoIAlign + fc)',
+              'neck': 'neck'}
+
+
+def report_lines(name, shape, total, by_module, skipped):
+    """The report of :func:`detector_flops`: the total in GFLOPs, each part
+    with its share, what is not counted."""
+    lines = [f'{name} at {shape[0]}x{shape[1]}: {total / 1e9:.2f} GFLOPs '
+             '(multiply-adds)']
+    for module, flops in sorted(by_module.items(), key=lambda kv: -kv[1]):
+        lines.append(f'  {PART_NAMES.get(module, module):<32} '
+                     f'{flops / 1e9:8.3f} G '
+                     f'({100 * flops / max(total, 1):5.1f}%)')
+    lines.append('  not counted: NMS (depends on the boxes)'
+                 + (f'; ops without a handle: {", ".join(skipped)}'
+                    if skipped else ''))
+    return lines

@@ -10,9 +10,11 @@ inference-time rewrites of the PyTorch model (BatchNorm folding).
 from .export import export_onnx, ort_session
 from .fuse import count_batchnorm, fold_batchnorm
 from .ops import onnx_nms, ps_roi_align
+from .runtime import OrtGraph
 from .wrapper import DeployError, LightHeadRCNNExport
 
 __all__ = [
     'DeployError', 'LightHeadRCNNExport', 'count_batchnorm', 'export_onnx',
-    'fold_batchnorm', 'onnx_nms', 'ort_session', 'ps_roi_align'
+    'OrtGraph', 'fold_batchnorm', 'onnx_nms', 'ort_session',
+    'ps_roi_align'
 ]

@@ -287,3 +287,32 @@ def check_graph(cfg, path):
             'with the same --cfg-options), or pass the config it was '
             'exported from')
     return meta
+
+
+def verify_graph(path, model, shape, batch_size, max_per_img, seed=1):
+    """ONNX Runtime against mmdet's ``predict`` in PyTorch on
+    ``batch_size`` random images of ``shape`` (drawn with ``seed``): the
+    detections matched (:func:`~.parity.match_detections`: IoU >= 0.99,
+    same label, score within 1e-3). Returns its report."""
+    import torch
+
+    from ..utils.inputs import mmdet_batch
+    from .parity import match_detections
+    gen = torch.Generator().manual_seed(seed)
+    bgr = [torch.randint(0, 256, (3, *shape), generator=gen,
+                         dtype=torch.uint8) for _ in range(batch_size)]
+    rgb = torch.stack([im.flip(0) for im in bgr]).float()
+    sizes = np.array([list(shape)] * batch_size, np.int64)
+    with torch.no_grad():
+        results = model.test_step(mmdet_batch(bgr))
+    k = max_per_img
+    ref = np.zeros((batch_size, k, 5), np.float32)
+    ref_labels = np.full((batch_size, k), -1, np.int64)
+    for i, res in enumerate(results):
+        pred = res.pred_instances
+        ref[i, :len(pred), :4] = pred.bboxes.numpy()
+        ref[i, :len(pred), 4] = pred.scores.numpy()
+        ref_labels[i, :len(pred)] = pred.labels.numpy()
+    dets, labels = ort_session(path).run(
+        None, {'input': rgb.numpy(), 'img_shape': sizes})[:2]
+    return match_detections(ref, ref_labels, dets, labels)

@@ -8,6 +8,10 @@ absorb (``torch.nn.utils.fusion.fuse_conv_bn_eval``): one pass over the
 feature map less per convolution. The BatchNorm of a thin map's sum
 (``LargeSeparableConv(norm_cfg=...)``, the demo's) folds into the last
 convolution of both branches.
+
+Not mmcv's ``fuse_conv_bn``: it fuses any ``Conv2d`` child followed by a
+BatchNorm child in registration order (wrong for a ConvModule ordered
+norm -> conv), and cannot fold the BatchNorm after a sum of two branches.
 """
 import torch
 import torch.nn as nn

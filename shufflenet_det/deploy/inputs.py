@@ -91,7 +91,6 @@ def pipeline_images(cfg, paths):
     from mmengine.dataset import Compose
     from mmengine.registry import init_default_scope
 
-    import shufflenet_det  # noqa: F401  (the project's transforms)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     steps = [t for t in cfg.test_dataloader.dataset.pipeline
              if t['type'] != 'LoadAnnotations']

@@ -86,7 +86,11 @@ def _plain(cfg):
 def delta2bbox(rois, deltas, means, stds, max_hw, wh_ratio_clip=16 / 1000):
     """mmdet's ``DeltaXYWHBBoxCoder.decode`` (``clip_border=True``, no
     centre clamp) for rois (B, ..., 4) and deltas (B, ..., 4), clipped to
-    ``max_hw``: each image's (h, w), a float tensor (B or 1, 2)."""
+    ``max_hw``: each image's (h, w), a float tensor (B or 1, 2).
+
+    Not mmdet's ``delta2bbox`` (2-D, clipped in place to one image's shape)
+    nor ``onnx_delta2bbox`` (under export it imports ``mmdet.core.export``,
+    which mmdet 3.x no longer has)."""
     d = deltas * deltas.new_tensor(stds) + deltas.new_tensor(means)
     pxy = (rois[..., :2] + rois[..., 2:]) * 0.5
     pwh = rois[..., 2:] - rois[..., :2]

@@ -1,20 +1,17 @@
-"""tools/infer.py: a checkpoint of the tiny demo-derived config (a freshly
-built model saved as mmengine's Runner saves it) on an image, a folder and a
-list file, through mmdet's DetInferencer; pictures and JSON predictions
-written; one-line errors."""
-import importlib.util
+"""shufflenet_det.apis.inference and tools/infer.py: a checkpoint of the
+tiny demo-derived config (a freshly built model saved as mmengine's Runner
+saves it) on an image, a folder and a list file, through mmdet's
+DetInferencer; pictures and JSON predictions written; errors that say what
+to do, one line on the command line."""
 import json
 import os.path as osp
 import shutil
 
 import pytest
 import torch
-from cli_helpers import ROOT, run_tool, tiny_config
+from cli_helpers import run_tool, tiny_config
 
-spec = importlib.util.spec_from_file_location(
-    'infer_tool', osp.join(ROOT, 'tools', 'infer.py'))
-infer = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(infer)
+from shufflenet_det.apis.inference import InferError, run_inference
 
 CLASSES = ('circle', 'rectangle', 'triangle', 'star', 'cross')
 
@@ -50,7 +47,7 @@ def check_outputs(out_dir, names):
         assert all(0 <= lb < len(CLASSES) for lb in pred['labels'])
 
 
-def test_image_folder_and_list(trained, shapes_root, tmp_path, capsys):
+def test_image_folder_and_list(trained, shapes_root, tmp_path):
     config, ckpt = trained
     images = val_images(shapes_root)
     assert len(images) == 4
@@ -61,29 +58,36 @@ def test_image_folder_and_list(trained, shapes_root, tmp_path, capsys):
                     '--out-dir', str(out), '--score-thr', '0.1')
     assert proc.returncode == 0, proc.stderr[-3000:]
     check_outputs(out, [images[0].name])
-    assert '1 image(s), ' in proc.stdout
-    assert str(out / 'vis') in proc.stdout
+    scores = json.loads((out / 'preds' / (images[0].stem + '.json'))
+                        .read_text())['scores']
+    shown = sum(s >= 0.1 for s in scores)
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line == (f'1 image(s), {shown} detection(s) with score >= 0.1: '
+                    f'pictures in {out / "vis"}, predictions in '
+                    f'{out / "preds"}')
 
     # A folder (a file that is not an image is left out).
     folder = tmp_path / 'frames'
     shutil.copytree(shapes_root / 'val', folder)
     (folder / 'notes.txt').write_text('not an image')
     out = tmp_path / 'folder'
-    _, preds = infer.main([config, ckpt, str(folder), '--out-dir', str(out),
-                           '--score-thr', '0.1', '--device', 'cpu'])
+    paths, preds = run_inference(config, ckpt, [str(folder)], str(out),
+                                 score_thr=0.1, device='cpu')
     check_outputs(out, [p.name for p in images])
-    shown = sum(s >= 0.1 for p in preds for s in p['scores'])
-    line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith(f'4 image(s), {shown} detection(s) with score '
-                           '>= 0.1')
+    assert [osp.basename(p) for p in paths] == [p.name for p in images]
+    assert len(preds) == 4
+    for path, pred in zip(paths, preds):
+        written = json.loads((out / 'preds' / (osp.splitext(
+            osp.basename(path))[0] + '.json')).read_text())
+        assert written['scores'] == pytest.approx(pred['scores'])
 
     # A list file: relative paths from its folder, comments and blanks.
     listing = tmp_path / 'frames.txt'
     listing.write_text(f'# two frames\n\nframes/{images[2].name}\n'
                        f'{folder / images[1].name}\n')
     out = tmp_path / 'list'
-    paths, _ = infer.main([config, ckpt, str(listing), '--out-dir',
-                           str(out), '--device', 'cpu'])
+    paths, _ = run_inference(config, ckpt, [str(listing)], str(out),
+                             device='cpu')
     assert [osp.basename(p) for p in paths] == [images[2].name,
                                                 images[1].name]
     check_outputs(out, [images[2].name, images[1].name])
@@ -91,55 +95,53 @@ def test_image_folder_and_list(trained, shapes_root, tmp_path, capsys):
         [images[1].name, images[2].name])
 
 
-def error_of(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        infer.main([*argv, '--device', 'cpu'])
-    assert exc.value.code == 1
-    err = capsys.readouterr().err
-    assert 'Traceback' not in err
-    return err
+def error_of(config, ckpt, *inputs, out):
+    """The message of the InferError that ``run_inference`` stops with."""
+    with pytest.raises(InferError) as exc:
+        run_inference(config, ckpt, list(inputs), out, device='cpu')
+    return str(exc.value)
 
 
-def test_errors(trained, shapes_root, tmp_path, capsys):
+def test_errors(trained, shapes_root, tmp_path):
     config, ckpt = trained
     image = str(val_images(shapes_root)[0])
-    out = ['--out-dir', str(tmp_path / 'out')]
+    out = str(tmp_path / 'out')
 
-    err = error_of(capsys, str(tmp_path / 'no.py'), ckpt, image, *out)
+    err = error_of(str(tmp_path / 'no.py'), ckpt, image, out=out)
     assert 'config' in err and 'no.py not found' in err
-    err = error_of(capsys, config, str(tmp_path / 'no.pth'), image, *out)
+    err = error_of(config, str(tmp_path / 'no.pth'), image, out=out)
     assert 'checkpoint' in err and 'no.pth not found' in err
-    err = error_of(capsys, config, ckpt, str(tmp_path / 'no.jpg'), *out)
+    err = error_of(config, ckpt, str(tmp_path / 'no.jpg'), out=out)
     assert 'no.jpg: no such image, folder or list file' in err
 
     empty = tmp_path / 'empty'
     empty.mkdir()
     (empty / 'readme.md').write_text('x')
-    err = error_of(capsys, config, ckpt, str(empty), *out)
+    err = error_of(config, ckpt, str(empty), out=out)
     assert f'{empty}: no image in this folder' in err
 
     broken = tmp_path / 'broken.jpg'
     broken.write_bytes(b'')
-    err = error_of(capsys, config, ckpt, str(broken), *out)
+    err = error_of(config, ckpt, str(broken), out=out)
     assert f'{broken}: cannot be read as an image: empty file' in err
     broken.write_bytes(b'this is not a JPEG at all' * 10)
-    err = error_of(capsys, config, ckpt, str(broken), *out)
+    err = error_of(config, ckpt, str(broken), out=out)
     assert 'unknown format or corrupt header' in err
 
     listing = tmp_path / 'list.txt'
     listing.write_text(f'{image}\nmissing/frame_001.jpg\n')
-    err = error_of(capsys, config, ckpt, str(listing), *out)
+    err = error_of(config, ckpt, str(listing), out=out)
     assert f'{listing}, line 2: missing/frame_001.jpg not found' in err
 
     video = tmp_path / 'video.mp4'
     video.write_bytes(b'\0' * 100)
-    err = error_of(capsys, config, ckpt, str(video), *out)
+    err = error_of(config, ckpt, str(video), out=out)
     assert 'ffmpeg' in err
 
     twin = tmp_path / 'other'
     twin.mkdir()
     shutil.copy(image, twin)
-    err = error_of(capsys, config, ckpt, image, str(twin), *out)
+    err = error_of(config, ckpt, image, str(twin), out=out)
     assert 'same file name' in err
 
     # A checkpoint of another model: refused, not loaded half-way.
@@ -148,14 +150,29 @@ def test_errors(trained, shapes_root, tmp_path, capsys):
                            if not k.startswith('roi_head')}
     partial = tmp_path / 'partial.pth'
     torch.save(state, partial)
-    err = error_of(capsys, config, str(partial), image, *out)
+    err = error_of(config, str(partial), image, out=out)
     assert 'does not fit' in err and 'keys missing' in err
 
     (tmp_path / 'truncated.pth').write_bytes(open(ckpt, 'rb').read()[:1000])
-    err = error_of(capsys, config, str(tmp_path / 'truncated.pth'), image,
-                   *out)
+    err = error_of(config, str(tmp_path / 'truncated.pth'), image,
+                   out=out)
     assert 'cannot be loaded' in err
     assert not (tmp_path / 'out' / 'vis').exists()
+
+
+def test_error_on_the_command_line_is_one_line(trained, tmp_path):
+    """The command line says an InferError in one line, exit status 1, no
+    traceback."""
+    config, ckpt = trained
+    proc = run_tool('tools/infer.py', config, ckpt, str(tmp_path / 'no.jpg'),
+                    '--out-dir', str(tmp_path / 'out'), '--device', 'cpu')
+    assert proc.returncode == 1
+    assert 'Traceback' not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == (f'error: {tmp_path / "no.jpg"}: no such image, '
+                        'folder or list file')
+    assert lines[1].startswith('Run again with --debug')
+    assert not (tmp_path / 'out').exists()
 
 
 def test_exif_rotated_jpeg_is_drawn_as_stored(trained, tmp_path):
@@ -181,8 +198,8 @@ test_dataloader = dict(dataset=dict(pipeline=[
     assert cv2.imread(str(photo)).shape[:2] == (64, 48)  # OpenCV rotates
 
     out = tmp_path / 'out'
-    _, preds = infer.main([str(child), ckpt, str(photo), '--out-dir',
-                           str(out), '--device', 'cpu', '--score-thr', '0'])
+    _, preds = run_inference(str(child), ckpt, [str(photo)], str(out),
+                             score_thr=0, device='cpu')
     assert cv2.imread(str(out / 'vis' / 'photo.jpg')).shape[:2] == (48, 64)
     boxes = np.array(preds[0]['bboxes']).reshape(-1, 4)
     assert len(boxes) and (boxes[:, 2] <= 64).all() and \

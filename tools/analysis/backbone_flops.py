@@ -16,12 +16,10 @@ where ``backbone`` is the config that builds the counted network.
 """
 import argparse
 import json
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from shufflenet_det import table7  # noqa: E402
+from shufflenet_det import table7
+from shufflenet_det.benchmark.complexity import count_backbones
 
 
 def parse_args(argv=None):
@@ -45,22 +43,13 @@ def count_cells(cells, input_size=224):
     """One result dict per (family, level): the classification backbone
     config, its MFLOPs (multiply-adds) and params with a 1000-way
     classifier, and the paper's MFLOPs."""
-    import shufflenet_det  # noqa: F401  (registers the backbones)
-    from mmdet.registry import MODELS
-
-    from shufflenet_det.benchmark.complexity import classification_complexity
-
-    results = []
-    for family, level in cells:
-        cfg = table7.backbone_cfg(family, level, detection=False)
-        mflops, params = classification_complexity(
-            MODELS.build(cfg), input_size=input_size)
-        results.append(
-            dict(family=family, level=level, backbone=cfg,
+    cfgs = [table7.backbone_cfg(f, lv, detection=False) for f, lv in cells]
+    return [dict(family=family, level=level, backbone=cfg,
                  mflops=round(mflops, 2),
                  paper_mflops=table7.paper(family, level)['mflops'],
-                 params_m=round(params, 3)))
-    return results
+                 params_m=round(params, 3))
+            for (family, level), cfg, (mflops, params) in zip(
+                cells, cfgs, count_backbones(cfgs, input_size))]
 
 
 def main(argv=None):

@@ -11,26 +11,22 @@ eval mode under ``torch.inference_mode``, on a batch of 4 random
 800x1200 images, beside a peer from outside the project measured in the
 same run: torchvision's ``shufflenet_v2_x1_0`` feature extractor (conv1 to
 conv5, random weights), the network our ShuffleNet v2 1x reimplements.
-After ``--warmup`` untimed rounds, the models run in turn, round after
-round (so that a load change on a shared machine hits all of them alike),
+After ``--warmup`` untimed runs each (at least one), the models run in
+turn, round after round (so that a load change on a shared machine hits
+all of them alike; :func:`shufflenet_det.benchmark.backbone.time_backbones`),
 and each one's median over ``--iters`` rounds is reported, as images/s and
 as the ratio to the peer. The paper's figures (GTX 1080 Ti, whole
 detector) are printed for the ordering, not to compare values.
 """
 import argparse
 import json
-import os.path as osp
-import statistics
-import sys
-import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import torch
 
-import torch  # noqa: E402
-
-from shufflenet_det import table7  # noqa: E402
-
-PEER = 'torchvision shufflenet_v2_x1_0 (conv1..conv5)'
+from shufflenet_det import table7
+from shufflenet_det.benchmark.backbone import (PEER, report_lines, speed_row,
+                                               time_backbones,
+                                               torchvision_peer)
 
 
 def parse_args(argv=None):
@@ -54,48 +50,8 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def torchvision_peer():
-    """torchvision's ShuffleNet V2 1x up to conv5 (random weights)."""
-    import torchvision
-    net = torchvision.models.shufflenet_v2_x1_0(weights=None)
-    return torch.nn.Sequential(net.conv1, net.maxpool, net.stage2,
-                               net.stage3, net.stage4, net.conv5)
-
-
-def time_models(models, inputs, iters, warmup, device, log=print):
-    """Median seconds per forward of each model, run in turn each round.
-
-    Args:
-        models (dict[str, nn.Module]): name -> model (eval mode, on device).
-        inputs (Tensor): the batch.
-        iters (int): timed rounds.
-        warmup (int): untimed rounds first.
-
-    Returns:
-        dict[str, list[float]]: name -> the timed seconds of each round.
-    """
-    def sync():
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-
-    times = {name: [] for name in models}
-    with torch.inference_mode():
-        for r in range(warmup + iters):
-            for name, model in models.items():
-                sync()
-                start = time.perf_counter()
-                model(inputs)
-                sync()
-                if r >= warmup:
-                    times[name].append(time.perf_counter() - start)
-            kind = 'warm-up' if r < warmup else 'timed'
-            log(f'round {r + 1}/{warmup + iters} ({kind}) done')
-    return times
-
-
 def main(argv=None):
     args = parse_args(argv)
-    import shufflenet_det  # noqa: F401  (registers the backbones)
     from mmdet.registry import MODELS
 
     if args.threads:
@@ -119,36 +75,22 @@ def main(argv=None):
           f'{args.shape[0]}x{args.shape[1]}, {args.device}, '
           f'{torch.get_num_threads()} threads, {args.warmup} warm-up + '
           f'{args.iters} timed rounds', flush=True)
-    times = time_models(models, inputs, args.iters, args.warmup, device,
-                        log=lambda msg: print(msg, flush=True))
+    times = time_backbones(models, inputs, args.iters, args.warmup, device,
+                           log=lambda msg: print(msg, flush=True))
 
     results = []
-    peer_ips = None
-    if 'peer' in times:
-        peer_ips = args.batch_size / statistics.median(times['peer'])
     for name, runs in times.items():
-        median = statistics.median(runs)
-        ips = args.batch_size / median
-        row = dict(
-            name=PEER if name == 'peer' else table7.DISPLAY_NAMES[name],
-            family=None if name == 'peer' else name, level=args.level,
-            backbone=configs.get(name), median_s=round(median, 4),
-            times_s=[round(t, 4) for t in runs],
-            images_per_s=round(ips, 3),
-            ratio_to_peer=round(ips / peer_ips, 3) if peer_ips else None,
-            paper_gpu_images_per_s=None if name == 'peer' else
-            table7.paper(name, args.level)['speed'])
-        results.append(row)
-
-    print(f'\n{"backbone":<46} {"median s":>9} {"images/s":>9} '
-          f'{"vs peer":>8} {"paper GPU*":>10}')
-    for r in results:
-        ratio = '' if r['ratio_to_peer'] is None else \
-            f'{r["ratio_to_peer"]:.2f}'
-        paper = '' if r['paper_gpu_images_per_s'] is None else \
-            str(r['paper_gpu_images_per_s'])
-        print(f'{r["name"]:<46} {r["median_s"]:>9.3f} '
-              f'{r["images_per_s"]:>9.2f} {ratio:>8} {paper:>10}')
+        peer = name == 'peer'
+        results.append(dict(
+            name=PEER if peer else table7.DISPLAY_NAMES[name],
+            family=None if peer else name, level=args.level,
+            backbone=configs.get(name),
+            **speed_row(runs, args.batch_size, times.get('peer')),
+            paper_gpu_images_per_s=None if peer else
+            table7.paper(name, args.level)['speed']))
+    print()
+    for line in report_lines(results):
+        print(line)
     print('* the paper times the whole detector on a GTX 1080 Ti (Table 7);'
           ' here: the backbone alone.')
     if args.json:

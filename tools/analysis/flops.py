@@ -6,22 +6,16 @@ breakdown by part: backbone, RPN, thin feature map, R-CNN head.
 
 Counted by mmengine's FlopAnalyzer (1 multiply-add = 1 FLOP), with a handle
 for torchvision's PSRoIAlign, which it skips. NMS is not counted (its cost
-depends on the boxes).
+depends on the boxes). The logic is :mod:`shufflenet_det.benchmark.flops`.
 """
 import argparse
 import json
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction
 
 from shufflenet_det.apis.detector import build_detector
-from shufflenet_det.benchmark.flops import detector_flops  # noqa: E402
-
-PARTS = {'backbone': 'backbone', 'rpn_head': 'RPN', 'thin_map': 'thin map',
-         'roi_head': 'R-CNN head (PSRoIAlign + fc)', 'neck': 'neck'}
+from shufflenet_det.benchmark.flops import detector_flops, report_lines
 
 
 def main(argv=None):
@@ -35,14 +29,9 @@ def main(argv=None):
 
     model = build_detector(args.config, cfg_options=args.cfg_options)
     total, by_module, skipped = detector_flops(model, tuple(args.shape))
-    print(f'{osp.basename(args.config)} at {args.shape[0]}x{args.shape[1]}:'
-          f' {total / 1e9:.2f} GFLOPs (multiply-adds)')
-    for name, flops in sorted(by_module.items(), key=lambda kv: -kv[1]):
-        print(f'  {PARTS.get(name, name):<32} {flops / 1e9:8.3f} G '
-              f'({100 * flops / max(total, 1):5.1f}%)')
-    print('  not counted: NMS (depends on the boxes)'
-          + (f'; ops without a handle: {", ".join(skipped)}' if skipped
-             else ''))
+    for line in report_lines(osp.basename(args.config), args.shape, total,
+                             by_module, skipped):
+        print(line)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(config=args.config, shape=args.shape,

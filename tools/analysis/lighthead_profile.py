@@ -20,23 +20,19 @@ profiles it as mmdet builds it. ``--stat min`` reports each stage's fastest
 run instead of the median (on a machine with other load, the better
 estimate of what the stage itself costs). ``--compare`` profiles the model
 as built and rewritten in the same run, their runs alternating: the
-before/after of the rewrites, stage by stage.
+before/after of the rewrites, stage by stage. The logic is
+:mod:`shufflenet_det.benchmark.profile`.
 """
 import argparse
 import os.path as osp
-import statistics
-import sys
-import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-import torch  # noqa: E402
+import torch
 
 from shufflenet_det.apis.detector import build_detector
-
+from shufflenet_det.benchmark.profile import (costliest_ops, describe,
+                                              prepare, profile_stages,
+                                              report_lines)
 from shufflenet_det.utils.inputs import mmdet_batch, synthetic_images
-
-from shufflenet_det.deploy.optimize import optimize_for_inference
 
 
 def parse_args(argv=None):
@@ -63,127 +59,27 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def stages(model, batch):
-    """One inference of ``batch``, split into its stages: a list of
-    (name, callable) run in order, each taking and returning a state
-    dict."""
-    def preprocess(s):
-        data = model.data_preprocessor(batch, False)
-        s.update(x=data['inputs'], samples=data['data_samples'])
-
-    def backbone(s):
-        x = s['x']
-        if s.get('channels_last'):
-            x = x.contiguous(memory_format=torch.channels_last)
-        s['c4'], s['c5'] = model.backbone(x)
-
-    def thin_map(s):
-        s['thin'] = model.thin_map(s['c5'])
-
-    def rpn_head(s):
-        s['rpn_out'] = model.rpn_head((s['c4'], ))
-
-    def rpn_post(s):
-        metas = [d.metainfo for d in s['samples']]
-        s['proposals'] = model.rpn_head.predict_by_feat(
-            *s['rpn_out'], batch_img_metas=metas, rescale=False)
-
-    def rcnn(s):
-        from mmdet.structures.bbox import bbox2roi
-        rois = bbox2roi([p.bboxes for p in s['proposals']])
-        out = model.roi_head._bbox_forward((s['thin'], ), rois)
-        s['rois'], s['rcnn_out'] = rois, out
-
-    def rcnn_post(s):
-        num = tuple(len(p) for p in s['proposals'])
-        out = s['rcnn_out']
-        metas = [d.metainfo for d in s['samples']]
-        s['results'] = model.roi_head.bbox_head.predict_by_feat(
-            rois=s['rois'].split(num), cls_scores=out['cls_score'].split(num),
-            bbox_preds=out['bbox_pred'].split(num), batch_img_metas=metas,
-            rcnn_test_cfg=model.roi_head.test_cfg, rescale=True)
-
-    return [('data_preprocessor', preprocess), ('backbone', backbone),
-            ('thin map (LargeSeparableConv)', thin_map),
-            ('RPN head', rpn_head), ('RPN post-processing', rpn_post),
-            ('R-CNN (PSRoIAlign + fcs)', rcnn),
-            ('R-CNN post-processing', rcnn_post)]
-
-
-def build(args, as_built):
-    """The model and how it runs: (model, rewrites, channels_last)."""
-    model = build_detector(args.config)
-    opt = dict(batchnorm_folded=0, channels_last=False)
-    if not as_built:
-        opt = optimize_for_inference(model, channels_last=True)
-    elif args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model, opt, args.channels_last or opt['channels_last']
-
-
-def describe(opt, channels_last):
-    return ', '.join((['BatchNorm folded'] if opt['batchnorm_folded'] else [])
-                     + (['channels_last'] if channels_last else [])
-                     ) or 'as built'
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    variants = [build(args, args.as_built)]
-    if args.compare:  # as built first, then the rewritten one
-        variants = [build(args, True), build(args, False)]
+    modes = [True, False] if args.compare else [args.as_built]
+    # As built first, then the rewritten one.
+    variants = [prepare(build_detector(args.config), as_built,
+                        args.channels_last) for as_built in modes]
     batch = mmdet_batch(synthetic_images(args.batch_size, args.shape))
-    plans = [stages(model, batch) for model, _, _ in variants]
-
-    # The variants' runs alternate, so that both see the machine alike.
-    times = [{name: [] for name, _ in plan} for plan in plans]
-    with torch.inference_mode():
-        for i in range(args.warmup + args.iters):
-            for plan, t, (_, _, channels_last) in zip(plans, times,
-                                                      variants):
-                state = dict(channels_last=channels_last)
-                for name, run in plan:
-                    start = time.perf_counter()
-                    run(state)
-                    if i >= args.warmup:
-                        t[name].append(time.perf_counter() - start)
-    stat = min if args.stat == 'min' else statistics.median
-    stats = [{k: stat(v) for k, v in t.items()} for t in times]
-    totals = [sum(st.values()) for st in stats]
+    stats, proposals = profile_stages(variants, batch, args.iters,
+                                      args.warmup, args.stat)
     labels = [describe(opt, cl) for _, opt, cl in variants]
     print(f'{osp.basename(args.config)}: batch {args.batch_size}, '
           f'{args.shape[0]}x{args.shape[1]}, CPU, '
           f'{torch.get_num_threads()} threads, {" vs ".join(labels)}, '
           f'{args.stat} of {args.iters} runs; '
-          f'{sum(len(p) for p in state["proposals"])} proposals')
-    if len(stats) == 1:
-        print(f'{"stage":<32} {"ms":>8} {"share":>6}')
-        for name, t in stats[0].items():
-            print(f'{name:<32} {1000 * t:>8.1f} {100 * t / totals[0]:>5.1f}%')
-    else:
-        print(f'{"stage":<32} {"as built ms":>11} {"share":>6} '
-              f'{"rewritten ms":>12} {"share":>6} {"speed-up":>8}')
-        for name in stats[0]:
-            a, b = stats[0][name], stats[1][name]
-            print(f'{name:<32} {1000 * a:>11.1f} {100 * a / totals[0]:>5.1f}% '
-                  f'{1000 * b:>12.1f} {100 * b / totals[1]:>5.1f}% '
-                  f'{a / b:>7.2f}x')
-    print(f'{"total":<32} ' + ' '.join(
-        f'{1000 * t:>8.1f} ({args.batch_size / t:.2f} images/s)'
-        for t in totals))
-    model, _, channels_last = variants[-1]
-    plan = plans[-1]
-
+          f'{sum(len(p) for p in proposals)} proposals')
+    for line in report_lines(stats, args.batch_size):
+        print(line)
     if args.ops:
-        from torch.profiler import profile
-        with torch.inference_mode(), profile() as prof:
-            state = dict(channels_last=channels_last)
-            for _, run in plan:
-                run(state)
-        print(prof.key_averages().table(sort_by='self_cpu_time_total',
-                                        row_limit=args.ops))
+        print(costliest_ops(variants[-1], batch, args.ops))
 
 
 if __name__ == '__main__':

@@ -27,15 +27,13 @@ images (a trained checkpoint gives detections to compare; random weights
 give near-ties).
 """
 import argparse
+import importlib
 import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-from shufflenet_det.utils.cli import user_errors  # noqa: E402
+from shufflenet_det.utils.cli import user_errors
 
 
 def parse_args(argv=None):
@@ -60,43 +58,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def verify(path, model, shape, batch_size, k):
-    """ONNX Runtime against mmdet's ``predict`` in PyTorch on random
-    images: the detections, matched (IoU >= 0.99, same label, score within
-    1e-3)."""
-    import numpy as np
-    import torch
-
-    from shufflenet_det.deploy import ort_session
-    from shufflenet_det.deploy.parity import match_detections
-    from shufflenet_det.utils.inputs import mmdet_batch
-    gen = torch.Generator().manual_seed(1)
-    bgr = [torch.randint(0, 256, (3, *shape), generator=gen,
-                         dtype=torch.uint8) for _ in range(batch_size)]
-    rgb = torch.stack([im.flip(0) for im in bgr]).float()
-    sizes = np.array([list(shape)] * batch_size, np.int64)
-    with torch.no_grad():
-        results = model.test_step(mmdet_batch(bgr))
-    ref = np.zeros((batch_size, k, 5), np.float32)
-    ref_labels = np.full((batch_size, k), -1, np.int64)
-    for i, res in enumerate(results):
-        pred = res.pred_instances
-        ref[i, :len(pred), :4] = pred.bboxes.numpy()
-        ref[i, :len(pred), 4] = pred.scores.numpy()
-        ref_labels[i, :len(pred)] = pred.labels.numpy()
-    dets, labels = ort_session(path).run(
-        None, {'input': rgb.numpy(), 'img_shape': sizes})[:2]
-    report = match_detections(ref, ref_labels, dets, labels)
-    print(f'verify ({batch_size} random images): PyTorch '
-          f'{report["reference"]} detections, ONNX Runtime '
-          f'{report["other"]}, {report["matched"]} matched (IoU >= 0.99, '
-          f'same label, score within 1e-3)')
-    if report['reference'] == 0:
-        print('verify: no detection above the score threshold on random '
-              'images (untrained weights?): nothing to compare')
-    return report
-
-
 def main(argv=None):
     args = parse_args(argv)
     with user_errors(args.debug):
@@ -105,7 +66,7 @@ def main(argv=None):
         if not osp.isfile(args.config):
             raise FileNotFoundError(f'config {args.config} not found')
         try:
-            import onnx  # noqa: F401
+            importlib.import_module('onnx')
         except ImportError:
             raise ImportError(
                 'the onnx package is missing: pip install -e .[deploy] (or '
@@ -113,8 +74,9 @@ def main(argv=None):
         from mmengine.config import Config
 
         from shufflenet_det.deploy import export_onnx
-        from shufflenet_det.deploy.export import check_shape, config_classes
         from shufflenet_det.apis.detector import build_detector
+        from shufflenet_det.deploy.export import (check_shape, config_classes,
+                                                  verify_graph)
         check_shape(args.shape)
         start = time.perf_counter()
         cfg = Config.fromfile(args.config)
@@ -133,7 +95,16 @@ def main(argv=None):
               f'{osp.getsize(args.out) / 2**20:.1f} MiB, exported in '
               f'{time.perf_counter() - start:.1f} s')
         if args.verify:
-            verify(args.out, model, args.shape, args.batch_size, k)
+            report = verify_graph(args.out, model, args.shape,
+                                  args.batch_size, k)
+            print(f'verify ({args.batch_size} random images): PyTorch '
+                  f'{report["reference"]} detections, ONNX Runtime '
+                  f'{report["other"]}, {report["matched"]} matched (IoU >= '
+                  '0.99, same label, score within 1e-3)')
+            if report['reference'] == 0:
+                print('verify: no detection above the score threshold on '
+                      'random images (untrained weights?): nothing to '
+                      'compare')
 
 
 if __name__ == '__main__':

@@ -30,15 +30,12 @@ speed per part).
 """
 import argparse
 import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction
 
 from shufflenet_det.deploy.quantize import DEFAULT_PARTS, PARTS
-from shufflenet_det.utils.cli import user_errors  # noqa: E402
+from shufflenet_det.utils.cli import user_errors
 
 
 def parse_args(argv=None):
@@ -61,35 +58,14 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def train_images(cfg):
-    """The folder of the config's training images."""
-    ds = cfg.train_dataloader.dataset
-    ds = ds.get('dataset', ds)  # a wrapper (RepeatDataset, ...)
-    return osp.join(ds.get('data_root', ''),
-                    ds.get('data_prefix', {}).get('img', ''))
-
-
-def calibration_paths(source, num):
-    """``num`` image paths of ``source`` (folder or list file), spread
-    evenly over its sorted images."""
-    import numpy as np
-
-    from tools.infer import collect_images
-    paths = collect_images([source])
-    if num < 1:
-        raise ValueError(f'--num must be >= 1, got {num}')
-    if num < len(paths):
-        idx = np.linspace(0, len(paths) - 1, num).round().astype(int)
-        paths = [paths[i] for i in idx]
-    return paths
-
-
 def main(argv=None):
     args = parse_args(argv)
     with user_errors(args.debug):
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
 
+        from shufflenet_det.apis.calibration import (calibration_paths,
+                                                     train_images)
         from shufflenet_det.deploy.export import check_graph
         from shufflenet_det.deploy.quantize import (
             ImageCalibrationReader,

@@ -1,0 +1,228 @@
+"""Inference speed of a detector as Table 7 times it (host images to final
+detections, host-to-device copy included), in one or several backends and
+beside torchvision's peer, timed round-robin in the same run
+(``tools/analysis/benchmark.py`` is the command line).
+
+Backends of our detector: ``pytorch`` (BatchNorm folded, on the CPU weights
+and images in channels-last layout: :func:`~shufflenet_det.deploy.
+optimize.optimize_for_inference`), ``pytorch-as-built`` (as mmdet builds
+it), ``onnxruntime`` (the detector exported to one ONNX graph for the batch
+size and shape, padded to multiples of 32, in ONNX Runtime on the CPU;
+stacking the images as float32 RGB and padding with the mean colour is
+part of the timed run, as mmdet's pre-processing is part of PyTorch's) and
+``onnxruntime-int8`` (that graph quantised to int8, calibrated on the
+benchmark's own images).
+"""
+import copy
+import importlib
+import os.path as osp
+import sys
+import tempfile
+
+import torch
+
+from ..deploy.optimize import optimize_for_inference, use_channels_last
+from ..deploy.runtime import OrtGraph
+from ..utils.inputs import mmdet_batch
+from .peer import PEER, build_peer
+from .timing import describe_device, time_interleaved
+
+BACKENDS = {'pytorch': 'PyTorch', 'pytorch-as-built': 'PyTorch as built',
+            'onnxruntime': 'ONNX Runtime',
+            'onnxruntime-int8': 'ONNX Runtime int8'}
+ORT_BACKENDS = ('onnxruntime', 'onnxruntime-int8')
+
+
+class BenchmarkError(ValueError):
+    """Settings that cannot be timed together; the message says what to
+    do."""
+
+
+def check_settings(backends, device, fp16=False):
+    """Refuse fp16 off CUDA, an ONNX Runtime backend off the CPU or with
+    fp16, or without onnxruntime installed."""
+    if fp16 and torch.device(device).type != 'cuda':
+        raise BenchmarkError('--fp16 is for CUDA devices; drop it on CPU.')
+    ort_backends = [b for b in backends if b in ORT_BACKENDS]
+    if not ort_backends:
+        return
+    if torch.device(device).type != 'cpu' or fp16:
+        raise BenchmarkError(f'--backend {ort_backends[0]} runs on the CPU, '
+                             'without autocast: use --device cpu, without '
+                             '--fp16.')
+    try:
+        importlib.import_module('onnxruntime')
+    except ImportError:
+        raise BenchmarkError('--backend onnxruntime needs onnx and '
+                             'onnxruntime: pip install -e .[deploy] (make '
+                             'setup installs them).') from None
+
+
+def benchmark_detector(model, images, name, device, backends=('pytorch', ),
+                       iters=5, warmup=1, fp16=False, channels_last=False,
+                       peer=False, shape=(800, 1200), threads=None,
+                       ort_profile=False, progress=True):
+    """Time ``model`` (a detector on ``device``, as
+    :func:`shufflenet_det.apis.build_detector` builds it) on ``images``
+    (host uint8 images of ``shape``) in each of ``backends``, and
+    torchvision's peer if ``peer``, their timed runs round-robin
+    (:func:`~.timing.time_interleaved`).
+
+    ``fp16`` autocasts (CUDA); ``channels_last`` puts the PyTorch models'
+    weights and images (ours as built and the peer's) in channels-last
+    layout; ``threads``: ONNX Runtime's intra-op threads (default: torch's).
+    ``ort_profile`` adds ONNX Runtime's own per-node profile of each ONNX
+    Runtime backend (:func:`shufflenet_det.deploy.profile.profile_session`).
+
+    Returns:
+        dict: ``results`` (one dict per timed model: ``name``, ``backend``,
+        the times and their statistics, ``images_per_s``, ``min_s``,
+        ``params_m``), ``kinds`` (the backend of each, ``'peer'`` for the
+        peer), ``backends``, ``rewrites`` (the PyTorch path's:
+        ``batchnorm_folded``, ``channels_last``) and ``profiles``.
+    """
+    device = torch.device(device)
+    batch_size = len(images)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.float16,
+                              enabled=fp16)
+
+    backends = list(dict.fromkeys(backends))
+    check_settings(backends, device, fp16)
+    ort_backends = [b for b in backends if b in ORT_BACKENDS]
+    batch = mmdet_batch(images)
+    names, kinds, models, runs = [], [], [], []
+    tmp = tempfile.TemporaryDirectory()
+    graphs = {}
+    if ort_backends:
+        # Exported before the PyTorch rewrites (the exporter and ONNX
+        # Runtime fold BatchNorm themselves).
+        graphs['onnxruntime'] = OrtGraph.export(
+            model, batch_size, shape, osp.join(tmp.name, 'model.onnx'),
+            threads=threads or torch.get_num_threads())
+        if 'onnxruntime-int8' in backends:
+            graphs['onnxruntime-int8'] = graphs['onnxruntime'].int8(
+                osp.join(tmp.name, 'model_int8.onnx'), images)
+    rewrites = {}
+    for kind in ('pytorch', 'pytorch-as-built'):
+        if kind not in backends:
+            continue
+        ours = model
+        if kind == 'pytorch':
+            if 'pytorch-as-built' in backends:
+                ours = copy.deepcopy(model)
+            rewrites = optimize_for_inference(
+                ours, channels_last=True if channels_last else None)
+        elif channels_last:
+            use_channels_last(ours, ours.backbone)
+
+        def run_ours(ours=ours):
+            with autocast():
+                return ours.test_step(batch)
+
+        names.append(name + (' (as built)' if kind == 'pytorch-as-built'
+                             else ''))
+        kinds.append(kind)
+        models.append(ours)
+        runs.append(run_ours)
+    for kind in ort_backends:
+        names.append(f'{name} ({BACKENDS[kind]})')
+        kinds.append(kind)
+        models.append(model)
+        runs.append(lambda graph=graphs[kind]: graph(images))
+    if peer:
+        torch.manual_seed(0)
+        peer_model = build_peer(shape).to(device)
+        if channels_last:
+            use_channels_last(peer_model, peer_model.backbone)
+
+        def run_peer():
+            with autocast():
+                return peer_model([img.to(device).float().div_(255)
+                                   for img in images])
+
+        names.append(PEER)
+        kinds.append('peer')
+        models.append(peer_model)
+        runs.append(run_peer)
+
+    bar = None
+    if progress:
+        from mmengine.utils import ProgressBar
+        bar = ProgressBar((max(warmup, 1) + iters) * len(runs))
+    results = time_interleaved(
+        runs, device, iters, warmup, names=names,
+        progress=(lambda done, total: bar.update()) if bar else None)
+    if progress:
+        sys.stdout.write('\n')
+    profiles = {}
+    if ort_profile:
+        from ..deploy.profile import profile_session
+        for kind in ort_backends:
+            g = graphs[kind]
+            profiles[kind] = profile_session(g.path, g.inputs(images),
+                                             threads=g.threads)
+    tmp.cleanup()
+    for res, name_, kind, m in zip(results, names, kinds, models):
+        res.update(name=name_,
+                   backend='pytorch' if kind == 'peer' else kind,
+                   images_per_s=batch_size / res['median_s'],
+                   min_s=min(res['times']),
+                   params_m=sum(p.numel() for p in m.parameters()) / 1e6)
+    return dict(results=results, kinds=kinds, backends=backends,
+                rewrites=rewrites, profiles=profiles)
+
+
+def report_lines(run, env, batch_size, shape, iters, warmup, fp16=False,
+                 channels_last=False):
+    """The benchmark's printed report of ``run`` (:func:`benchmark_detector`)
+    on the device of ``env`` (:func:`~.timing.environment`): the settings,
+    the PyTorch rewrites, one row per model, the ratios to the peer and
+    ONNX Runtime's profiles."""
+    results, kinds = run['results'], run['kinds']
+    rewrites, profiles = run['rewrites'], run['profiles']
+    lines = [f'device: {describe_device(env)}; batch {batch_size}, '
+             f'{shape[0]}x{shape[1]}, {"fp16" if fp16 else "fp32"}'
+             f'{", channels-last" if channels_last else ""}, {warmup} '
+             f'warm-up and {iters} timed runs']
+    if rewrites:
+        lines.append('ours in PyTorch: ' + ', '.join(
+            (['BatchNorm folded'] if rewrites['batchnorm_folded'] else [])
+            + (['channels-last'] if rewrites['channels_last'] else [])))
+    lines.append(f'{"model":<50} {"images/s":>9} {"ms/batch":>9} '
+                 f'{"peak MiB":>9}')
+    for r in results:
+        lines.append(
+            f'{r["name"]:<50} {r["images_per_s"]:>9.2f} '
+            f'{1000 * r["median_s"]:>9.1f} {r["peak_mem_mb"]:>9.0f}'
+            + ('  (noisy: IQR > 10% of the median)' if r['noisy'] else ''))
+    if kinds and kinds[-1] == 'peer':
+        peer_ips = results[-1]['images_per_s']
+        ratios = [f'{r["images_per_s"] / peer_ips:.2f}x'
+                  + (f' ({BACKENDS[k]})' if len(kinds) > 2 else '')
+                  for r, k in zip(results[:-1], kinds)]
+        lines.append(f'speed ratio (ours / peer): {", ".join(ratios)}')
+        if iters > 1:
+            fastest = [f'{results[-1]["min_s"] / r["min_s"]:.2f}x'
+                       for r in results[:-1]]
+            lines.append(f'fastest runs\' ratio: {", ".join(fastest)}')
+    if profiles:
+        from ..deploy.profile import format_profiles
+        runs = next(iter(profiles.values()))['runs']
+        lines.append(f'ONNX Runtime\'s profile (kernel ms per batch, mean of '
+                     f'{runs} profiled runs):')
+        lines.append(format_profiles(
+            {BACKENDS[k]: p for k, p in profiles.items()}))
+    return lines
+
+
+def benchmark_json(run, env, settings):
+    """What the benchmark's ``--json`` holds: the environment, the
+    settings (with the backends and the PyTorch rewrites), the results
+    and ONNX Runtime's profiles."""
+    settings = dict(settings, backends=run['backends'],
+                    pytorch_rewrites=run['rewrites'])
+    return dict(environment=env, settings=settings, results=run['results'],
+                ort_profiles=run['profiles'])
+
