@@ -1,23 +1,11 @@
 # Table 7 cell: Light-Head R-CNN, ShuffleNet v2* at the 40 MFLOPs level
 # (ShuffleNetV2Star, widen_factor 0.5). Paper: 23.7 mmAP, 183 images/s
-# (GTX 1080 Ti, batch 4). The cell's backbone comes from shufflenet_det.table7;
-# the RPN and thin-map input channels are read from it.
-_base_ = [
-    '../_base_/models/lighthead_rcnn.py',
-    '../_base_/datasets/coco_detection.py',
-    '../_base_/schedules/schedule_lighthead_150k.py'
-]
+# (GTX 1080 Ti, batch 4).
+_base_ = ['./_base_/lighthead_table7_cell.py']
 model = dict(
     backbone=dict(
-        _delete_=True,
-        type='Table7Backbone',
         family='shufflenetv2star',
         level='40M',
-        frozen_stages=1,
-        # BN frozen as the official code (bn_training = False): statistics
-        # (norm_eval) and affine parameters (requires_grad=False).
-        norm_cfg=dict(type='BN', requires_grad=False),
-        norm_eval=True,
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/shufflenetv2star_40m_imagenet.pth')))

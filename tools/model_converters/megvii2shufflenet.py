@@ -18,34 +18,17 @@ stage 2 with other branch widths than the paper's Table 5 network of
 torchvision, mmpretrain and ours (see ``converters.megvii_to_shufflenet_v2``);
 use torchvision's ImageNet weights for ``ShuffleNetV2``.
 """
-import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from shufflenet_det.models.backbones.converters import (  # noqa: E402
-    is_megvii_shufflenet_v1, is_megvii_shufflenet_v2, megvii_to_shufflenet_v1,
-    megvii_to_shufflenet_v2)
-from shufflenet_det.models.backbones.pretrained import \
-    convert_checkpoint  # noqa: E402
-
-CONVERTERS = [
-    ('megvii ShuffleNet V1', is_megvii_shufflenet_v1, megvii_to_shufflenet_v1),
-    ('megvii ShuffleNet V2', is_megvii_shufflenet_v2, megvii_to_shufflenet_v2),
-]
+from shufflenet_det.models.backbones.converters import (
+    MEGVII_SHUFFLENET_CONVERTERS, convert_command, converter_parser)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('src', help='official megvii ShuffleNet checkpoint')
-    p.add_argument('dst', help='where to save the converted checkpoint')
-    args = p.parse_args(argv)
-    try:
-        layout, n = convert_checkpoint(args.src, args.dst, CONVERTERS)
-    except ValueError as e:
-        sys.exit(f'error: {e}')
-    print(f'{args.src} ({layout}) -> {args.dst}: {n} tensors')
+    parser = converter_parser(__doc__, 'official megvii ShuffleNet checkpoint')
+    args = parser.parse_args(argv)
+    sys.exit(convert_command(args.src, args.dst,
+                             MEGVII_SHUFFLENET_CONVERTERS))
 
 
 if __name__ == '__main__':

@@ -14,29 +14,18 @@ linear_conv``, ``conv2``) and loads into ``MobileNetV2Paper`` with the same
 recognises and converts both layouts itself. The features are equal to
 torchvision's ``model.features``.
 """
-import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
+from shufflenet_det.models.backbones.converters import (convert_command,
+                                                        converter_parser)
 from shufflenet_det.models.backbones.mobilenet_v2 import \
-    MOBILENET_V2_CONVERTERS  # noqa: E402
-from shufflenet_det.models.backbones.pretrained import \
-    convert_checkpoint  # noqa: E402
+    MOBILENET_V2_CONVERTERS
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('src', help='torchvision mobilenet_v2 checkpoint')
-    p.add_argument('dst', help='where to save the converted checkpoint')
-    args = p.parse_args(argv)
-    try:
-        layout, n = convert_checkpoint(args.src, args.dst,
-                                       MOBILENET_V2_CONVERTERS)
-    except ValueError as e:
-        sys.exit(f'error: {e}')
-    print(f'{args.src} ({layout}) -> {args.dst}: {n} tensors')
+    parser = converter_parser(__doc__, 'torchvision mobilenet_v2 checkpoint')
+    args = parser.parse_args(argv)
+    sys.exit(convert_command(args.src, args.dst, MOBILENET_V2_CONVERTERS))
 
 
 if __name__ == '__main__':

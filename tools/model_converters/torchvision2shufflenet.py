@@ -10,31 +10,18 @@ whose extra depthwise convs stay the identity) with the same width, with
 optional: the backbones recognise and convert torchvision's file themselves.
 The features are equal to torchvision's (conv1, stage2/3/4, conv5).
 """
-import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from shufflenet_det.models.backbones.converters import (  # noqa: E402
-    is_torchvision_shufflenet_v2, torchvision_to_shufflenet_v2)
-from shufflenet_det.models.backbones.pretrained import \
-    convert_checkpoint  # noqa: E402
-
-CONVERTERS = [('torchvision ShuffleNet V2', is_torchvision_shufflenet_v2,
-               torchvision_to_shufflenet_v2)]
+from shufflenet_det.models.backbones.converters import (
+    TORCHVISION_SHUFFLENET_CONVERTERS, convert_command, converter_parser)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('src', help='torchvision shufflenet_v2_x* checkpoint')
-    p.add_argument('dst', help='where to save the converted checkpoint')
-    args = p.parse_args(argv)
-    try:
-        layout, n = convert_checkpoint(args.src, args.dst, CONVERTERS)
-    except ValueError as e:
-        sys.exit(f'error: {e}')
-    print(f'{args.src} ({layout}) -> {args.dst}: {n} tensors')
+    parser = converter_parser(__doc__,
+                              'torchvision shufflenet_v2_x* checkpoint')
+    args = parser.parse_args(argv)
+    sys.exit(convert_command(args.src, args.dst,
+                             TORCHVISION_SHUFFLENET_CONVERTERS))
 
 
 if __name__ == '__main__':

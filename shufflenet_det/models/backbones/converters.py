@@ -6,12 +6,15 @@ Each backbone lists the foreign layouts it reads (``*_CONVERTERS``); its
 ``init_weights`` picks the entry whose ``detect`` recognises the keys, so
 ``init_cfg=dict(type='Pretrained', checkpoint=...)`` may point at the
 original file. ``tools/model_converters/`` wraps the same functions as
-command-line tools that write converted files.
+command-line tools that write converted files (:func:`convert_command`).
+MobileNet V2's layouts are converted in ``mobilenet_v2.py``, next to the
+block table they read.
 
 Layouts that need no conversion: ours, which is mmpretrain's for ShuffleNet
 V1 and V2 (``conv1``, ``layers.i.j...``; mmpretrain classifier and mmdet
 detector checkpoints lose their ``backbone.`` prefix when unwrapped).
 """
+import argparse
 import re
 from collections import OrderedDict, defaultdict
 
@@ -295,51 +298,50 @@ def describe_layout(state):
     return None
 
 
-# ---------------------------------------------------------------- MobileNet V2
-def is_torchvision_mobilenet_v2(state):
-    return 'features.0.0.weight' in state and 'features.18.0.weight' in state
-
-
-def torchvision_mobilenet_v2(state):
-    """torchvision ``mobilenet_v2`` -> :class:`MobileNetV2Paper` (mmdet's
-    layout). ``features.0`` = conv1, ``features.1..17`` = the 17 blocks of
-    layer1..7 (1, 2, 3, 4, 3, 3, 1 blocks), ``features.18`` = conv2."""
-    blocks = (1, 2, 3, 4, 3, 3, 1)
-    where = {}
-    f = 1
-    for layer, n in enumerate(blocks, 1):
-        for b in range(n):
-            where[f] = (layer, b)
-            f += 1
-    out = OrderedDict()
-    for key, value in state.items():
-        if key.startswith('classifier.'):
-            continue
-        m = re.match(r'^features\.(\d+)\.(.*)$', key)
-        if not m:
-            out[key] = value
-            continue
-        idx, rest = int(m.group(1)), m.group(2)
-        if idx in (0, 18):
-            name = 'conv1' if idx == 0 else 'conv2'
-            j, param = rest.split('.', 1)
-            out[f'{name}.{"conv" if j == "0" else "bn"}.{param}'] = value
-            continue
-        layer, b = where[idx]
-        expand = layer != 1
-        parts = rest.split('.')  # conv.<i>[.<j>].<param>
-        i = int(parts[1])
-        if len(parts) == 4:  # ConvNormActivation: conv.i.{0,1}.param
-            new = f'conv.{i}.{"conv" if parts[2] == "0" else "bn"}'
-            param = parts[3]
-        else:  # the linear 1x1 conv and its BN: conv.{n-2, n-1}.param
-            last = 2 if expand else 1
-            new = f'conv.{last}.{"conv" if i == last else "bn"}'
-            param = parts[2]
-        out[f'layer{layer}.{b}.{new}.{param}'] = value
-    return out
-
-
-MOBILENET_V2_CONVERTERS = [
-    ('torchvision', is_torchvision_mobilenet_v2, torchvision_mobilenet_v2),
+# ------------------------------------------------------------- the tools'
+#: what tools/model_converters/megvii2shufflenet.py reads (V2: to refuse it
+#: with the reason)
+MEGVII_SHUFFLENET_CONVERTERS = [
+    ('megvii ShuffleNet V1', is_megvii_shufflenet_v1, megvii_to_shufflenet_v1),
+    ('megvii ShuffleNet V2', is_megvii_shufflenet_v2, megvii_to_shufflenet_v2),
 ]
+#: what tools/model_converters/torchvision2shufflenet.py reads
+TORCHVISION_SHUFFLENET_CONVERTERS = [
+    ('torchvision ShuffleNet V2', is_torchvision_shufflenet_v2,
+     torchvision_to_shufflenet_v2),
+]
+
+
+def converter_parser(doc, source):
+    """The command line of a ``tools/model_converters/`` tool: ``SRC DST``.
+
+    Args:
+        doc (str): the tool's docstring; its first paragraph is the
+            description.
+        source (str): what SRC is, for the help.
+    """
+    parser = argparse.ArgumentParser(description=doc.split('\n\n')[0])
+    parser.add_argument('src', help=source)
+    parser.add_argument('dst', help='where to save the converted checkpoint')
+    return parser
+
+
+def convert_command(src, dst, converters):
+    """Convert the checkpoint ``src`` into ``dst`` as a tool does: print
+    ``SRC (LAYOUT) -> DST: N tensors`` and return None, or return the
+    reason it cannot (``error: ...``), for ``sys.exit``.
+
+    Args:
+        src (str): the original checkpoint (path or URL).
+        dst (str): where to write the converted one.
+        converters (Sequence[tuple]): ``(name, detect, convert)`` entries;
+            the first that recognises ``src`` converts, its name is printed
+            and saved as ``meta['layout']``.
+    """
+    from .pretrained import convert_checkpoint  # it imports this module
+    try:
+        layout, n = convert_checkpoint(src, dst, converters)
+    except ValueError as e:
+        return f'error: {e}'
+    print(f'{src} ({layout}) -> {dst}: {n} tensors')
+    return None

@@ -3,17 +3,16 @@ from collections import OrderedDict
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet.models.layers import InvertedResidual
 from mmdet.models.utils import make_divisible
 from mmdet.registry import MODELS
+from .base import BaseBackbone
 from .pretrained import init_from_pretrained
 
 
 @MODELS.register_module()
-class MobileNetV2Paper(BaseModule):
+class MobileNetV2Paper(BaseBackbone):
     """MobileNet V2 (Sandler et al., CVPR 2018) at the widths of the
     ShuffleNet V2 paper's comparison (Table 8: 0.15, 0.6, 1.0 and 1.4 at
     39, 141, 300 and 585 MFLOPs), as an MMDetection backbone.
@@ -95,28 +94,23 @@ class MobileNetV2Paper(BaseModule):
     arch_settings = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2],
                      [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
                      [6, 320, 1, 1]]
+    out_names = (*(f'layer{i}' for i in range(1, 8)), 'conv2')
+
+    @property
+    def num_stages(self):
+        """layer1..7: ``frozen_stages`` never reaches conv2."""
+        return len(self.arch_settings)
 
     def __init__(self, widen_factor=1.0, divisor=8, out_indices=(7, ),
                  frozen_stages=-1, conv_cfg=None, norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU6'), norm_eval=False, with_cp=False,
                  init_cfg=None):
-        super().__init__(init_cfg)
-        for i in out_indices:
-            if i not in range(8):
-                raise ValueError(
-                    f'MobileNetV2Paper: out_indices {tuple(out_indices)} must '
-                    'be in 0..7 (layer1..7, conv2)')
-        if frozen_stages not in range(-1, 8):
-            raise ValueError(
-                f'frozen_stages must be in -1..7, got {frozen_stages}')
         if not (isinstance(divisor, int) and divisor >= 1):
             raise ValueError(f'divisor must be an int >= 1, got {divisor!r}')
+        super().__init__(out_indices, frozen_stages, norm_eval, with_cp,
+                         init_cfg)
         self.widen_factor = widen_factor
         self.divisor = divisor
-        self.out_indices = tuple(out_indices)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
 
         in_channels = make_divisible(32 * widen_factor, divisor)
@@ -150,13 +144,7 @@ class MobileNetV2Paper(BaseModule):
             return
         super().init_weights()
         if self.init_cfg is None:
-            # As torchvision: Kaiming for convs, BN at 1/0.
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode='fan_out')
-                elif isinstance(m, _BatchNorm):
-                    nn.init.constant_(m.weight, 1)
-                    nn.init.constant_(m.bias, 0)
+            self._kaiming_init()
 
     def forward(self, x):
         x = self.conv1(x)
@@ -167,23 +155,9 @@ class MobileNetV2Paper(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self):
-        frozen = [self.conv1] if self.frozen_stages >= 0 else []
-        frozen += [getattr(self, self.layers[i])
-                   for i in range(max(self.frozen_stages, 0))]
-        for m in frozen:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def stage(self, i):
+        # ``layers`` holds names, as in mmdet's MobileNetV2.
+        return getattr(self, self.layers[i])
 
 
 # ------------------------------------------------------ checkpoint layouts

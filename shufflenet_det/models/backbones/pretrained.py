@@ -394,6 +394,9 @@ def convert_checkpoint(src, dst, converters):
             (f' It looks like {guess} checkpoint.' if guess else ''))
     name, _, convert = found
     state = convert(state)
+    # meta['layout'] is the source's key in LAYOUT_INPUTS ('megvii' of
+    # 'megvii ShuffleNet V1'), so that the file states the input it needs.
     torch.save(dict(state_dict=state,
-                    meta=dict(converted_from=str(src), layout=name)), dst)
+                    meta=dict(converted_from=str(src), format=name,
+                              layout=name.split()[0])), dst)
     return name, len(state)

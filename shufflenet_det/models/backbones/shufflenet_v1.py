@@ -1,19 +1,17 @@
 """ShuffleNet V1 (Zhang et al., CVPR 2018) for MMDetection."""
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, build_activation_layer
-from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet.models.utils import make_divisible
 from mmdet.registry import MODELS
+from .base import BaseBackbone, BaseUnit
 from .converters import SHUFFLENET_V1_CONVERTERS
 from .pretrained import init_from_pretrained
 from .shufflenet_v2 import channel_shuffle
 
 
-class ShuffleUnitV1(BaseModule):
+class ShuffleUnitV1(BaseUnit):
     """The ShuffleNet V1 unit (V1 paper Fig. 2b; Fig. 2c for stride 2).
 
     1x1 group conv (compress to ``out_channels // 4``) + BN + ReLU, 3x3
@@ -46,7 +44,7 @@ class ShuffleUnitV1(BaseModule):
                  grouped_compress=True, conv_cfg=None,
                  norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU'),
                  with_cp=False, init_cfg=None):
-        super().__init__(init_cfg)
+        super().__init__(with_cp, init_cfg)
         if stride not in (1, 2):
             raise ValueError(f'stride must be 1 or 2, got {stride}')
         if stride == 1 and in_channels != out_channels:
@@ -54,7 +52,6 @@ class ShuffleUnitV1(BaseModule):
                              f'{in_channels} -> {out_channels}')
         self.stride = stride
         self.groups = groups
-        self.with_cp = with_cp
         # The bottleneck is a quarter of the unit's output (V1 Sec. 3.3),
         # also at stride 2 where the branch gives out - in channels.
         mid = out_channels // 4
@@ -81,14 +78,9 @@ class ShuffleUnitV1(BaseModule):
             return torch.cat((self.avgpool(x), self.act(out)), dim=1)
         return self.act(out + x)
 
-    def forward(self, x):
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
-
 
 @MODELS.register_module()
-class ShuffleNetV1(BaseModule):
+class ShuffleNetV1(BaseBackbone):
     """ShuffleNet V1 (Zhang et al., CVPR 2018) as an MMDetection backbone.
 
     conv1 3x3/2, max pool 3x3/2, stages 2/3/4 of 4/8/4
@@ -163,32 +155,19 @@ class ShuffleNetV1(BaseModule):
     stem_channels = {0.5: 12, 1.0: 24, 1.5: 24, 2.0: 48}
     #: units per stage (V1 Table 1); the first of each has stride 2.
     stage_blocks = (4, 8, 4)
+    out_names = ('stage2', 'stage3', 'stage4')
+    out_indices_note = 'V1 has no conv5'
 
     def __init__(self, groups=3, widen_factor=1.0, out_indices=(2, ),
                  frozen_stages=-1, conv_cfg=None, norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'), norm_eval=False, with_cp=False,
                  init_cfg=None):
-        super().__init__(init_cfg)
-        if groups not in self.arch_settings:
-            raise ValueError(f'ShuffleNetV1: unsupported groups {groups}; '
-                             f'valid: {sorted(self.arch_settings)}')
-        if widen_factor not in self.stem_channels:
-            raise ValueError(
-                f'ShuffleNetV1: unsupported widen_factor {widen_factor}; '
-                f'valid: {sorted(self.stem_channels)}')
-        if not all(i in range(3) for i in out_indices):
-            raise ValueError(
-                f'ShuffleNetV1: out_indices {tuple(out_indices)} must be in '
-                '0..2 (stage2, stage3, stage4; V1 has no conv5)')
-        if frozen_stages not in range(-1, 4):
-            raise ValueError('ShuffleNetV1: frozen_stages must be in -1..3, '
-                             f'got {frozen_stages}')
+        self._check_choice('groups', groups, self.arch_settings)
+        self._check_choice('widen_factor', widen_factor, self.stem_channels)
+        super().__init__(out_indices, frozen_stages, norm_eval, with_cp,
+                         init_cfg)
         self.groups = groups
         self.widen_factor = widen_factor
-        self.out_indices = tuple(out_indices)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
 
         base = make_divisible(self.arch_settings[groups][0] * widen_factor,
                               4 * groups)
@@ -228,15 +207,7 @@ class ShuffleNetV1(BaseModule):
         if init_from_pretrained(self, SHUFFLENET_V1_CONVERTERS):
             return
         if self.init_cfg is None:
-            # mmengine does not reach the ConvModules inside ``layers`` (a
-            # ModuleList has no init_weights), so initialise them here.
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode='fan_out',
-                                            nonlinearity='relu')
-                elif isinstance(m, _BatchNorm):
-                    nn.init.constant_(m.weight, 1)
-                    nn.init.constant_(m.bias, 0)
+            self._kaiming_init()
         super().init_weights()
 
     def forward(self, x):
@@ -247,21 +218,3 @@ class ShuffleNetV1(BaseModule):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
-        for m in [self.conv1, *self.layers[:self.frozen_stages]]:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode=True):
-        """Set the mode, then re-apply ``frozen_stages`` and ``norm_eval``."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self

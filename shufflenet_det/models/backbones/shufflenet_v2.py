@@ -1,12 +1,10 @@
 """ShuffleNet V2 and ShuffleNet V2* (Ma et al., ECCV 2018) for MMDetection."""
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet.registry import MODELS
+from .base import BaseBackbone, BaseUnit
 from .converters import SHUFFLENET_V2_CONVERTERS
 from .pretrained import init_from_pretrained
 
@@ -49,7 +47,7 @@ def concat_shuffle(x1, x2):
     return torch.stack((x1, x2), dim=2).flatten(1, 2)
 
 
-class ShuffleUnitV2(BaseModule):
+class ShuffleUnitV2(BaseUnit):
     """The ShuffleNet V2 building block (paper Fig. 3c; Fig. 3d for stride 2).
 
     - stride 1: channel split into halves ``x1, x2``; ``x2`` goes through
@@ -86,7 +84,7 @@ class ShuffleUnitV2(BaseModule):
     def __init__(self, in_channels, out_channels, stride=1, extra_dw=False,
                  conv_cfg=None, norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
-        super().__init__(init_cfg)
+        super().__init__(with_cp, init_cfg)
         if stride not in (1, 2):
             raise ValueError(f'stride must be 1 or 2, got {stride}')
         if out_channels % 2:
@@ -95,7 +93,6 @@ class ShuffleUnitV2(BaseModule):
             raise ValueError('a stride-1 unit keeps its channels, got '
                              f'{in_channels} -> {out_channels}')
         self.stride = stride
-        self.with_cp = with_cp
         branch_channels = out_channels // 2
         # At stride 1 the convolutional branch sees one half of the input.
         main_in = in_channels if stride == 2 else branch_channels
@@ -128,14 +125,9 @@ class ShuffleUnitV2(BaseModule):
             x2 = self.extra_dw(x2)
         return concat_shuffle(x1, self.branch2(x2))
 
-    def forward(self, x):
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
-
 
 @MODELS.register_module()
-class ShuffleNetV2(BaseModule):
+class ShuffleNetV2(BaseBackbone):
     """ShuffleNet V2 (Ma et al., ECCV 2018) as an MMDetection backbone.
 
     The architecture of the paper's Table 5: conv1 3x3/2 (24 channels), max
@@ -203,6 +195,7 @@ class ShuffleNetV2(BaseModule):
     #: units per stage (Table 5); the first of each has stride 2.
     stage_blocks = (4, 8, 4)
     stem_channels = 24
+    out_names = ('stage2', 'stage3', 'stage4', 'conv5')
     #: ShuffleNet V2* (see :class:`ShuffleNetV2Star`).
     extra_dw = False
 
@@ -210,24 +203,10 @@ class ShuffleNetV2(BaseModule):
                  conv_cfg=None, norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'), norm_eval=False, with_cp=False,
                  init_cfg=None):
-        super().__init__(init_cfg)
-        name = type(self).__name__
-        if widen_factor not in self.arch_settings:
-            raise ValueError(
-                f'{name}: unsupported widen_factor {widen_factor}; valid: '
-                f'{sorted(self.arch_settings)}')
-        if not all(i in range(4) for i in out_indices):
-            raise ValueError(
-                f'{name}: out_indices {tuple(out_indices)} must be in 0..3 '
-                '(stage2, stage3, stage4, conv5)')
-        if frozen_stages not in range(-1, 4):
-            raise ValueError(
-                f'{name}: frozen_stages must be in -1..3, got {frozen_stages}')
+        self._check_choice('widen_factor', widen_factor, self.arch_settings)
+        super().__init__(out_indices, frozen_stages, norm_eval, with_cp,
+                         init_cfg)
         self.widen_factor = widen_factor
-        self.out_indices = tuple(out_indices)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
         stage_channels, conv5_channels = self.arch_settings[widen_factor]
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
 
@@ -264,15 +243,7 @@ class ShuffleNetV2(BaseModule):
         unless the checkpoint has them.
         """
         if self.init_cfg is None:
-            # mmengine does not reach the ConvModules inside ``layers`` (a
-            # ModuleList has no init_weights), so initialise them here.
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode='fan_out',
-                                            nonlinearity='relu')
-                elif isinstance(m, _BatchNorm):
-                    nn.init.constant_(m.weight, 1)
-                    nn.init.constant_(m.bias, 0)
+            self._kaiming_init()
         # A checkpoint's list entries (init_cfg as a list) are applied
         # before the identity, the checkpoint after it.
         if not init_from_pretrained(self, SHUFFLENET_V2_CONVERTERS,
@@ -294,24 +265,6 @@ class ShuffleNetV2(BaseModule):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
-        for m in [self.conv1, *self.layers[:self.frozen_stages]]:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode=True):
-        """Set the mode, then re-apply ``frozen_stages`` and ``norm_eval``."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
 
 
 @MODELS.register_module()

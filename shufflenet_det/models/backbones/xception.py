@@ -1,12 +1,10 @@
 from collections import OrderedDict
 
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, build_activation_layer
-from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet.registry import MODELS
+from .base import BaseBackbone, BaseUnit
 from .pretrained import init_from_pretrained
 
 
@@ -43,7 +41,7 @@ class SeparableConv(nn.Sequential):
                                  act_cfg=None)))
 
 
-class XceptionBlock(BaseModule):
+class XceptionBlock(BaseUnit):
     """Xception's residual block of three separable convolutions (Chollet
     2017, Fig. 5, middle flow), with a bottleneck:
     ``in -> mid -> mid -> out``, each separable conv preceded by the
@@ -70,11 +68,10 @@ class XceptionBlock(BaseModule):
     def __init__(self, in_channels, out_channels, mid_channels, stride=1,
                  conv_cfg=None, norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
-        super().__init__(init_cfg)
+        super().__init__(with_cp, init_cfg)
         if stride not in (1, 2):
             raise ValueError(f'stride must be 1 or 2, got {stride}')
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
-        self.with_cp = with_cp
         self.convs = nn.Sequential(
             SeparableConv(in_channels, mid_channels, act_cfg=act_cfg,
                           **common),
@@ -87,19 +84,13 @@ class XceptionBlock(BaseModule):
             self.shortcut = ConvModule(in_channels, out_channels, 1, stride,
                                        act_cfg=None, **common)
 
-    def forward(self, x):
-
-        def _inner(x):
-            identity = x if self.shortcut is None else self.shortcut(x)
-            return self.convs(x) + identity
-
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(_inner, x, use_reentrant=False)
-        return _inner(x)
+    def _forward(self, x):
+        identity = x if self.shortcut is None else self.shortcut(x)
+        return self.convs(x) + identity
 
 
 @MODELS.register_module()
-class LightXception(BaseModule):
+class LightXception(BaseBackbone):
     """The "Xception-like" backbone of Light-Head R-CNN's small setting (Li
     et al. 2017, Sec. 4.2.3, table "Architecture of the Xception-like
     backbone"), at the four widths of the ShuffleNet V2 paper's comparison
@@ -182,29 +173,16 @@ class LightXception(BaseModule):
     stage_blocks = (4, 8, 4)
     #: block width / bottleneck width (the budget's choice, see above)
     bottleneck_ratio = 6
+    out_names = ('stage2', 'stage3', 'stage4')
 
     def __init__(self, widen_factor=1.0, out_indices=(2, ), frozen_stages=-1,
                  conv_cfg=None, norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'), norm_eval=False, with_cp=False,
                  init_cfg=None):
-        super().__init__(init_cfg)
-        if widen_factor not in self.arch_settings:
-            raise ValueError(
-                f'LightXception: unsupported widen_factor {widen_factor}; '
-                f'valid: {sorted(self.arch_settings)}')
-        for i in out_indices:
-            if i not in range(3):
-                raise ValueError(
-                    f'LightXception: out_indices {tuple(out_indices)} must '
-                    'be in 0..2 (stage2, stage3, stage4)')
-        if frozen_stages not in range(-1, 4):
-            raise ValueError(
-                f'frozen_stages must be in -1..3, got {frozen_stages}')
+        self._check_choice('widen_factor', widen_factor, self.arch_settings)
+        super().__init__(out_indices, frozen_stages, norm_eval, with_cp,
+                         init_cfg)
         self.widen_factor = widen_factor
-        self.out_indices = tuple(out_indices)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
         stem, stage_channels = self.arch_settings[widen_factor]
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
 
@@ -231,14 +209,7 @@ class LightXception(BaseModule):
             return
         super().init_weights()
         if self.init_cfg is None:
-            # As ShuffleNetV2: Kaiming for convs, BN at 1/0.
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode='fan_out',
-                                            nonlinearity='relu')
-                elif isinstance(m, _BatchNorm):
-                    nn.init.constant_(m.weight, 1)
-                    nn.init.constant_(m.bias, 0)
+            self._kaiming_init()
 
     def forward(self, x):
         x = self.maxpool(self.conv1(x))
@@ -248,20 +219,3 @@ class LightXception(BaseModule):
             if i in self.out_indices:
                 outs.append(self.out_act(x))
         return tuple(outs)
-
-    def _freeze_stages(self):
-        frozen = [self.conv1] if self.frozen_stages >= 0 else []
-        frozen += list(self.layers[:max(self.frozen_stages, 0)])
-        for m in frozen:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self

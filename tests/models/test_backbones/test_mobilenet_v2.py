@@ -1,4 +1,8 @@
 """MobileNetV2Paper: shapes and strides, freezing, checkpoint layouts."""
+import os.path as osp
+import subprocess
+import sys
+
 import pytest
 import torch
 import torchvision
@@ -7,10 +11,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import shufflenet_det  # noqa: F401
 from mmdet.registry import MODELS
+from shufflenet_det.models.backbones.converters import convert_command
 from shufflenet_det.models.backbones.mobilenet_v2 import (
     MOBILENET_V2_CONVERTERS, MobileNetV2Paper, mmpretrain_to_mobilenet_v2,
     torchvision_to_mobilenet_v2)
 
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
 STRIDES = (2, 4, 8, 16, 16, 32, 32, 32)
 # widen_factor, divisor -> channels of out_indices 0..7 (docstring table)
 CHANNELS = {
@@ -137,27 +144,33 @@ def test_converter_list_recognises_layouts():
     assert not any(detect(own) for _, detect, _ in MOBILENET_V2_CONVERTERS)
 
 
-def test_converter_tool(tmp_path):
-    import importlib.util
-    import os.path as osp
-    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__)))))
-    spec = importlib.util.spec_from_file_location(
-        'torchvision2mobilenetv2',
-        osp.join(root, 'tools', 'model_converters',
-                 'torchvision2mobilenetv2.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-
+def test_convert_command(tmp_path, capsys):
     tv = _randomized(torchvision.models.mobilenet_v2(weights=None))
     src, dst = str(tmp_path / 'tv.pth'), str(tmp_path / 'ours.pth')
     torch.save(tv.state_dict(), src)
-    tool.main([src, dst])
+    assert convert_command(src, dst, MOBILENET_V2_CONVERTERS) is None
     converted = torch.load(dst, weights_only=True)['state_dict']
+    assert capsys.readouterr().out == \
+        f'{src} (torchvision) -> {dst}: {len(converted)} tensors\n'
     ours = MobileNetV2Paper(1.0, 8)
     assert set(converted) == set(ours.state_dict())
     # mmdet's own MobileNetV2 has the same layout
     MODELS.build(dict(type='MobileNetV2')).load_state_dict(converted)
-    with pytest.raises(SystemExit, match='not a layout'):
-        torch.save(ours.state_dict(), src)  # ours: nothing to convert
-        tool.main([src, dst])
+    torch.save(ours.state_dict(), src)  # ours: nothing to convert
+    error = convert_command(src, dst, MOBILENET_V2_CONVERTERS)
+    assert error.startswith('error: ') and 'not a layout' in error
+
+
+def test_converter_tool(tmp_path):
+    """tools/model_converters/torchvision2mobilenetv2.py, as users run it."""
+    tv = torchvision.models.mobilenet_v2(weights=None)
+    src, dst = str(tmp_path / 'tv.pth'), str(tmp_path / 'ours.pth')
+    torch.save(tv.state_dict(), src)
+    tool = osp.join(ROOT, 'tools', 'model_converters',
+                    'torchvision2mobilenetv2.py')
+    run = subprocess.run([sys.executable, tool, src, dst], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert f'{src} (torchvision) -> {dst}:' in run.stdout
+    converted = torch.load(dst, weights_only=True)['state_dict']
+    assert set(converted) == set(MobileNetV2Paper(1.0, 8).state_dict())

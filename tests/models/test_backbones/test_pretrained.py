@@ -1,20 +1,26 @@
 """load_pretrained: unwrapping, prefixes, conversion, and the errors a user
 sees for a wrong file; the converter command-line tools."""
-import importlib.util
 import logging
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
 
 import shufflenet_det  # noqa: F401
 from shufflenet_det.models.backbones.converters import (
-    SHUFFLENET_V2_CONVERTERS, torchvision_to_shufflenet_v2)
-from shufflenet_det.models.backbones.pretrained import (CheckpointMismatchError,
-                                                       load_pretrained)
+    MEGVII_SHUFFLENET_CONVERTERS, SHUFFLENET_V2_CONVERTERS,
+    TORCHVISION_SHUFFLENET_CONVERTERS, convert_command,
+    torchvision_to_shufflenet_v2)
+from shufflenet_det.models.backbones.pretrained import (
+    IMAGENET_RGB, RAW_BGR, CheckpointMismatchError, checkpoint_input,
+    load_pretrained)
 from shufflenet_det.models.backbones.shufflenet_v2 import ShuffleNetV2
 
 torchvision = pytest.importorskip('torchvision')
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
 
 
 def _model(widen_factor=0.5, **kwargs):
@@ -143,27 +149,69 @@ def test_megvii_v2_is_refused_with_the_reason(tmp_path):
         load_pretrained(_model(), path, convert=SHUFFLENET_V2_CONVERTERS)
 
 
-def _tool(name):
-    """A tool of tools/model_converters/ as a module (its ``main(argv)``)."""
-    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__)))))
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(root, 'tools', 'model_converters', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_convert_command(tmp_path, capsys):
+    tv = torchvision.models.shufflenet_v2_x0_5()
+    src, dst = str(tmp_path / 'tv.pth'), str(tmp_path / 'ours.pth')
+    torch.save(tv.state_dict(), src)
+    assert convert_command(src, dst, TORCHVISION_SHUFFLENET_CONVERTERS) \
+        is None
+    n = len(torch.load(dst, weights_only=True)['state_dict'])
+    assert capsys.readouterr().out == \
+        f'{src} (torchvision ShuffleNet V2) -> {dst}: {n} tensors\n'
+    model = _model()
+    result = load_pretrained(model, dst)
+    assert result['layout'] == 'own' and not result['missing']
+    # The converted file states the input its weights were trained on.
+    assert _input_of(dst) == IMAGENET_RGB
+    assert torch.equal(model.conv1.conv.weight, tv.conv1[0].weight)
+    # The megvii converters refuse a file they do not know, saying what
+    # it is.
+    error = convert_command(src, str(tmp_path / 'x.pth'),
+                            MEGVII_SHUFFLENET_CONVERTERS)
+    assert error.startswith('error: ') and 'not a layout' in error
+    assert 'torchvision ShuffleNet V2' in error
+
+
+def _input_of(path):
+    """The input a checkpoint states (mean, std, channel order)."""
+    found = checkpoint_input(torch.load(path, weights_only=True), 'own')
+    assert found is not None, f'{path} states no input'
+    return {k: found[k] for k in IMAGENET_RGB}
+
+
+def test_a_converted_megvii_v1_file_states_raw_bgr(tmp_path):
+    """The official V1 weights take BGR 0-255 (megvii ShuffleNet-Series
+    ShuffleNetV1/train.py, ToBGRTensor): the converted file must say so,
+    so that a config feeding it ImageNet-normalised RGB is stopped."""
+    from megvii_reference import official_state
+
+    from shufflenet_det.models.backbones.shufflenet_v1 import ShuffleNetV1
+    ours = ShuffleNetV1(groups=3, widen_factor=0.5, out_indices=(2, ))
+    src, dst = str(tmp_path / 'megvii.pth'), str(tmp_path / 'ours.pth')
+    torch.save(dict(state_dict=official_state(ours)), src)
+    assert convert_command(src, dst, MEGVII_SHUFFLENET_CONVERTERS) is None
+    assert _input_of(dst) == RAW_BGR
+
+
+def _run_tool(name, *args):
+    """A tool of tools/model_converters/, run as users run it."""
+    return subprocess.run(
+        [sys.executable,
+         osp.join(ROOT, 'tools', 'model_converters', f'{name}.py'), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def test_converter_tools(tmp_path):
     tv = torchvision.models.shufflenet_v2_x0_5()
     src, dst = str(tmp_path / 'tv.pth'), str(tmp_path / 'ours.pth')
     torch.save(tv.state_dict(), src)
-    _tool('torchvision2shufflenet').main([src, dst])
+    run = _run_tool('torchvision2shufflenet', src, dst)
+    assert run.returncode == 0, run.stderr
+    assert f'{src} (torchvision ShuffleNet V2) -> {dst}:' in run.stdout
     model = _model()
-    result = load_pretrained(model, dst)
-    assert result['layout'] == 'own' and not result['missing']
+    assert load_pretrained(model, dst)['layout'] == 'own'
     assert torch.equal(model.conv1.conv.weight, tv.conv1[0].weight)
     # The megvii tool refuses a file it does not know, saying what it is.
-    with pytest.raises(SystemExit) as info:
-        _tool('megvii2shufflenet').main([src, str(tmp_path / 'x.pth')])
-    assert 'torchvision ShuffleNet V2' in str(info.value.code)
+    run = _run_tool('megvii2shufflenet', src, str(tmp_path / 'x.pth'))
+    assert run.returncode == 1 and 'error: ' in run.stderr
+    assert 'torchvision ShuffleNet V2' in run.stderr
