@@ -1,17 +1,16 @@
-"""tools/analysis/plot_curves.py: the series it computes from mmengine's
-scalars.json (resumed runs joined, minutes from the 'time' field, validation
-placed on the iteration axis), the PNG, and its one-line errors."""
-import importlib.util
+"""tools/analysis/plot_curves.py and what it calls
+(shufflenet_det.utils.curves, shufflenet_det.utils.logs): the series
+computed from mmengine's scalars.json (resumed runs joined, minutes from the
+'time' field, validation placed on the iteration axis), the PNG, and the
+one-line errors."""
 import json
 import os.path as osp
 
 import pytest
-from cli_helpers import ROOT, run_tool
+from cli_helpers import run_tool
 
-spec = importlib.util.spec_from_file_location(
-    'plot_curves', osp.join(ROOT, 'tools', 'analysis', 'plot_curves.py'))
-plot_curves = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(plot_curves)
+from shufflenet_det.utils import curves as curves_api
+from shufflenet_det.utils.logs import LogError
 
 
 def train_line(it, loss, time=0.6, **extra):
@@ -52,7 +51,7 @@ def resumed_work_dir(tmp_path):
 
 
 def test_resumed_runs_are_joined_in_time_order(resumed_work_dir):
-    curves, files = plot_curves.load_curves(str(resumed_work_dir))
+    curves, files = curves_api.load_curves(str(resumed_work_dir))
     assert [osp.basename(osp.dirname(osp.dirname(f))) for f in files] == [
         '20240101_120000', '20240101_130500']
     train, val = curves['train'], curves['val']
@@ -69,7 +68,7 @@ def test_resumed_runs_are_joined_in_time_order(resumed_work_dir):
     assert val['value'] == [0.010, 0.025]
     assert val['minutes'] == pytest.approx([18 / 60, 54 / 60])
     assert 'coco/bbox_mAP_50' in curves['val_keys']
-    assert plot_curves.loss_keys(curves) == [
+    assert curves_api.loss_keys(curves) == [
         'loss', 'loss_bbox', 'loss_cls', 'loss_rpn_cls']
 
 
@@ -78,12 +77,12 @@ def test_epoch_based_validation_is_placed_at_the_last_logged_iteration():
     run = [train_line(10, 3.0, epoch=1), train_line(20, 2.0, epoch=1),
            val_line(1, 0.004), train_line(30, 1.5, epoch=2),
            val_line(2, 0.012)]
-    curves = plot_curves.build_curves([run])
+    curves = curves_api.build_curves([run])
     assert curves['val']['iter'] == [20, 30]
     assert curves['val']['value'] == [0.004, 0.012]
     # log_with_hierarchy=True prefixes the keys with train/ and val/.
     run = [{f'train/{k}': v for k, v in train_line(5, 1.0).items()}]
-    assert plot_curves.build_curves([run])['train']['loss'] == [1.0]
+    assert curves_api.build_curves([run])['train']['loss'] == [1.0]
 
 
 def test_cli_writes_the_png_and_names_the_last_map(resumed_work_dir):
@@ -98,27 +97,27 @@ def test_cli_writes_the_png_and_names_the_last_map(resumed_work_dir):
     assert '2 runs joined' in proc.stdout
 
 
-def test_run_folder_file_keys_metric_and_out(resumed_work_dir, tmp_path,
-                                             capsys):
+def test_run_folder_file_keys_metric_and_out(resumed_work_dir, tmp_path):
     run_dir = resumed_work_dir / '20240101_120000'
-    plot_curves.main([str(run_dir)])
+    _, _, out = curves_api.plot_work_dir(str(run_dir))
+    assert out == str(run_dir / 'curves.png')
     assert (run_dir / 'curves.png').stat().st_size > 0
     out = tmp_path / 'sub' / 'c.png'
     scalars = run_dir / 'vis_data' / 'scalars.json'
-    curves = plot_curves.main([str(scalars), '--out', str(out), '--keys',
-                               'loss', 'loss_cls', '--metric',
-                               'coco/bbox_mAP_50'])
-    assert out.stat().st_size > 0
+    curves, files, written = curves_api.plot_work_dir(
+        str(scalars), str(out), ['loss', 'loss_cls'], 'coco/bbox_mAP_50')
+    assert out.stat().st_size > 0 and written == str(out)
     assert curves['val']['value'] == [0.020]
     assert 'last coco/bbox_mAP_50 0.020 at iteration 30' in \
-        capsys.readouterr().out
+        curves_api.summary(curves, files, 'coco/bbox_mAP_50', written)
 
 
-def test_no_validation_yet(tmp_path, capsys):
+def test_no_validation_yet(tmp_path):
     work = tmp_path / 'work'
     write_run(work, '20240101_120000', [train_line(10, 4.0)])
-    plot_curves.main([str(work)])
-    assert 'no coco/bbox_mAP yet' in capsys.readouterr().out
+    curves, files, out = curves_api.plot_work_dir(str(work))
+    assert 'no coco/bbox_mAP yet' in curves_api.summary(
+        curves, files, 'coco/bbox_mAP', out)
     assert (work / 'curves.png').stat().st_size > 0
 
 
@@ -126,48 +125,61 @@ def test_incomplete_last_line_is_left_out(tmp_path, capsys):
     work = tmp_path / 'work'
     write_run(work, '20240101_120000', [train_line(10, 4.0)],
               tail='{"lr": 0.01, "loss": 3.')
-    curves = plot_curves.main([str(work)])
+    curves, _, _ = curves_api.plot_work_dir(str(work))
     assert curves['train']['iter'] == [10]
     assert 'line 2: incomplete last line left out' in capsys.readouterr().err
 
 
-def error_of(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        plot_curves.main(list(argv))
-    assert exc.value.code == 1
-    err = capsys.readouterr().err
-    assert 'Traceback' not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith('error: '), err
-    return lines[0]
+def error_of(*args):
+    """The message of the LogError that plot_work_dir raises for
+    ``args``, before it writes anything."""
+    with pytest.raises(LogError) as exc:
+        curves_api.plot_work_dir(*args)
+    return str(exc.value)
 
 
-def test_errors(tmp_path, capsys):
+def test_errors(tmp_path):
     work = tmp_path / 'work'
     work.mkdir()
-    msg = error_of(capsys, str(work))
+    msg = error_of(str(work))
     assert str(work) in msg and 'no scalars.json' in msg
-    msg = error_of(capsys, str(tmp_path / 'nowhere'))
+    msg = error_of(str(tmp_path / 'nowhere'))
     assert 'no such file or directory' in msg
 
     scalars = write_run(work, '20240101_120000', [])
-    msg = error_of(capsys, str(work))
+    msg = error_of(str(work))
     assert str(scalars) in msg and 'empty' in msg
 
     scalars.write_text(json.dumps(train_line(10, 4.0)) + '\n'
                        '{"loss": 3.0, "iter": \n'
                        + json.dumps(train_line(30, 2.0)) + '\n')
-    msg = error_of(capsys, str(work))
+    msg = error_of(str(work))
     assert f'{scalars}, line 2' in msg and 'not a JSON object' in msg
 
     scalars.write_text(json.dumps(train_line(10, 4.0)) + '\n[1, 2]\n')
-    assert f'{scalars}, line 2' in error_of(capsys, str(scalars))
+    assert f'{scalars}, line 2' in error_of(str(scalars))
 
     scalars.write_text(json.dumps(train_line(10, 4.0)) + '\n'
                        + json.dumps(val_line(10, 0.1)) + '\n')
-    msg = error_of(capsys, str(work), '--keys', 'loss', 'loss_mask')
+    msg = error_of(str(work), None, ['loss', 'loss_mask'])
     assert '--keys loss_mask' in msg and 'loss_cls' in msg
-    msg = error_of(capsys, str(work), '--metric', 'coco/segm_mAP')
+    msg = error_of(str(work), None, None, 'coco/segm_mAP')
     assert '--metric coco/segm_mAP' in msg and 'coco/bbox_mAP_50' in msg
-    msg = error_of(capsys, str(work), '--out', str(tmp_path / 'c.txt'))
+    msg = error_of(str(work), str(tmp_path / 'c.txt'))
     assert '--out' in msg and '.png' in msg
+    assert not (tmp_path / 'c.txt').exists()
+
+
+def test_cli_error_is_one_line(tmp_path):
+    """The tool's form of those errors: one line on stderr, exit status 1,
+    no traceback."""
+    work = tmp_path / 'work'
+    write_run(work, '20240101_120000', [train_line(10, 4.0)])
+    proc = run_tool('tools/analysis/plot_curves.py', str(work), '--keys',
+                    'loss', 'loss_mask', timeout=120)
+    assert proc.returncode == 1
+    assert 'Traceback' not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
+    assert '--keys loss_mask' in lines[0] and 'loss_cls' in lines[0]
+    assert not (work / 'curves.png').exists()

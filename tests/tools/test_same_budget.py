@@ -1,5 +1,6 @@
-"""tools/analysis/same_budget.py and TrainTimeBudgetHook: detectors trained
-for the same minutes, then evaluated; the demo's Faster R-CNN FPN peer."""
+"""tools/analysis/same_budget.py (shufflenet_det.benchmark.same_budget) and
+TrainTimeBudgetHook: detectors trained for the same minutes, then
+evaluated; the demo's Faster R-CNN FPN peer."""
 import json
 
 import pytest
@@ -32,11 +33,7 @@ def test_a_model_that_detects_nothing_scores_zero():
     mmdet then logs an error and no mAP. The comparison goes on with 0 for
     it, flagged, rather than stopping; a log with neither is an error that
     names the log."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'same_budget', f'{ROOT}/tools/analysis/same_budget.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from shufflenet_det.benchmark import same_budget as tool
     line = 'bbox_mAP_copypaste: 0.132 0.301 0.095 0.080 0.150 0.190'
     empty = ('ERROR - coco_metric.py - compute_metrics - 465 - The testing '
              'results of the whole dataset is empty.')

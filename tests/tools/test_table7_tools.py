@@ -1,5 +1,5 @@
-"""The Table 7 configs, the benchmark, FLOPs and table tools."""
-import importlib.util
+"""The Table 7 configs, the benchmark, FLOPs and table tools, and what
+the table tools call (shufflenet_det.table7.timing, .embedded)."""
 import json
 import os
 import re
@@ -14,22 +14,14 @@ from mmengine.config import Config
 
 from shufflenet_det import table7
 from shufflenet_det.apis.detector import build_detector
+from shufflenet_det.table7 import embedded
+from shufflenet_det.table7.timing import TimingSettings, reproduce
 from shufflenet_det.utils.inputs import mmdet_batch, synthetic_images
 
 
 def cell_cfg(family, level):
     return Config.fromfile(
         f'{ROOT}/configs/table7/lighthead_{family}_{level.lower()}.py')
-
-
-def _table7_tool():
-    """tools/table7.py as a module (run in-process, so that its clock can
-    be replaced)."""
-    spec = importlib.util.spec_from_file_location(
-        'table7_tool', f'{ROOT}/tools/table7.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fake_clock(monkeypatch, durations):
@@ -133,9 +125,9 @@ def test_flops_tool_counts_psroialign_and_large_separable_conv(tmp_path):
     assert res['total'] == pytest.approx(sum(parts.values()), rel=0.01)
 
 
-def test_table_tool_on_two_cells(tmp_path, monkeypatch, capsys):
-    """Images/s and mmAP are the figures the timing and the work_dirs give:
-    the clock replaced (median 0.5 s and 2.0 s a batch of 2), the logs
+def test_table_on_two_cells(tmp_path, monkeypatch, capsys):
+    """Images/s and mmAP are the figures the timing and the work_dirs give
+    (what tools/table7.py runs, in-process): the clock replaced (median 0.5 s and 2.0 s a batch of 2), the logs
     written with known numbers (the last value logged wins: the newest
     file, its last line)."""
     out, fig = tmp_path / 't7.json', tmp_path / 't7.png'
@@ -151,12 +143,11 @@ def test_table_tool_on_two_cells(tmp_path, monkeypatch, capsys):
                {'coco/bbox_mAP': 0.187}, mtime=1_000_000)
     durations = [[0.5, 0.25, 1.0], [2.0, 2.0, 2.0]]  # v2, v1
     all_read = _fake_clock(monkeypatch, durations)
-    table7_tool = _table7_tool()
-    rows = table7_tool.main([
-        '--device', 'cpu', '--iters', '3', '--warmup', '1', '--families',
-        'shufflenetv2', 'shufflenetv1', '--levels', '40M', '--shape', '128',
-        '192', '--batch-size', '2', '--work-dirs', str(work), '--json',
-        str(out), '--plot', str(fig)])
+    rows = reproduce(TimingSettings(
+        device='cpu', iters=3, warmup=1,
+        families=['shufflenetv2', 'shufflenetv1'], levels=['40M'],
+        shape=[128, 192], batch_size=2, work_dirs=str(work)),
+        json_path=str(out), plot_path=str(fig))
     assert all_read()  # 3 timed runs of each cell, round-robin
     stdout = capsys.readouterr().out
     assert json.loads(out.read_text())['rows'] == rows
@@ -244,17 +235,23 @@ def test_embedded_mini_table_end_to_end_and_resumed(tmp_path, monkeypatch,
                                                     capsys):
     """--embedded --quick: data, pretraining, fine-tuning, evaluation and
     timing of two families, a JSON with both columns; run again, every
-    finished step is skipped. In-process, with the timing loop's clock
-    replaced: images/s is batch / the run's seconds; top-1 and mmAP are
-    what the steps' own text logs printed, and, on the second run, what a
-    later evaluation logged with known numbers."""
+    finished step is skipped. In-process (what tools/table7.py --embedded
+    runs), with the timing loop's clock replaced: images/s is batch / the
+    run's seconds; top-1 and mmAP are what the steps' own text logs
+    printed, and, on the second run, what a later evaluation logged with
+    known numbers. Then the command itself, in a subprocess, resumes the
+    same run."""
     out = tmp_path / 'emb'
     families = ['shufflenetv1', 'mobilenetv2']
-    argv = ['--embedded', '--quick', '--device', 'cpu', '--families',
-            *families, '--shape', '128', '192', '--batch-size', '2',
-            '--out-dir', str(out)]
+    # As tools/table7.py --embedded --quick --out-dir OUT sets it up.
+    settings = TimingSettings(
+        families=families, levels=['40M'], device='cpu', quick=True,
+        shape=[128, 192], batch_size=2, work_dirs=str(out), embedded=True)
+    files = dict(json_path=str(out / 'table7.json'),
+                 markdown_path=str(out / 'table7.md'),
+                 plot_path=str(out / 'table7.png'), embedded_dir=str(out))
     all_read = _fake_clock(monkeypatch, [[0.5], [0.25]])
-    rows = _table7_tool().main(argv)
+    rows = reproduce(settings, **files)
     assert all_read()
     log = capsys.readouterr().out
     assert '2 steps at a time' in log  # --jobs: two steps run at once
@@ -291,7 +288,7 @@ def test_embedded_mini_table_end_to_end_and_resumed(tmp_path, monkeypatch,
         _write_log(out / f'lighthead_{family}_40m', '29990101_000000',
                    {'coco/bbox_mAP': mmap}, mtime=later)
     all_read = _fake_clock(monkeypatch, [[1.0], [2.0]])
-    rows = _table7_tool().main(argv)
+    rows = reproduce(settings, **files)
     assert all_read()
     log = capsys.readouterr().out
     assert 'pretrain: ' not in log and 'fine-tune: ' not in log  # skipped
@@ -300,17 +297,32 @@ def test_embedded_mini_table_end_to_end_and_resumed(tmp_path, monkeypatch,
         ('shufflenetv1', 2.0, 87.5, pytest.approx(43.21, rel=1e-12)),
         ('mobilenetv2', 1.0, 62.25, pytest.approx(12.34, rel=1e-12))]
 
+    # The command: level 40M by default, the work_dirs and the three files
+    # in --out-dir; every step found finished.
+    (out / 'table7.json').unlink()
+    proc = run_tool('tools/table7.py', '--embedded', '--quick', '--device',
+                    'cpu', '--families', *families, '--shape', '128', '192',
+                    '--batch-size', '2', '--out-dir', str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'pretrain: ' not in proc.stdout
+    assert 'fine-tune: ' not in proc.stdout
+    result = json.loads((out / 'table7.json').read_text())
+    assert result['settings']['embedded'] is True
+    assert [(r['family'], r['level'], r['top1'], r['mmap'])
+            for r in result['rows']] == [
+        ('shufflenetv1', '40M', 87.5, pytest.approx(43.21, rel=1e-12)),
+        ('mobilenetv2', '40M', 62.25, pytest.approx(12.34, rel=1e-12))]
+    assert 'top-1 87.5' in (out / 'table7.md').read_text()
+
 
 def test_embedded_schedule_order_threads_and_failures(monkeypatch, tmp_path):
     """--jobs 2: every pretraining first, slowest family first; a
     fine-tuning only after its backbone; one thread a step and all cores
     for the last; a failed pretraining skips its fine-tuning, the other
     families go on, and the run names the failure at the end."""
-    import sys
     import threading
     import time
-    sys.path.insert(0, f'{ROOT}/tools')
-    import table7_embedded as te
+    te = embedded
 
     events, lock = [], threading.Lock()
 
@@ -342,7 +354,7 @@ def test_embedded_schedule_order_threads_and_failures(monkeypatch, tmp_path):
         def collect(self):
             return {}
 
-    monkeypatch.setattr(te, '_Cell', FakeCell)
+    monkeypatch.setattr(te, 'Cell', FakeCell)
     monkeypatch.setattr(te, 'make_data', lambda *a, **k: None)
     monkeypatch.setattr(te.os, 'cpu_count', lambda: 2)
     families = ['shufflenetv2', 'xception', 'mobilenetv2']
