@@ -38,11 +38,19 @@ setup(
     # of tools/analysis/benchmark.py. The exporter is torch's own
     # (TorchScript-based, which needs no onnxscript); onnx checks and reads
     # the graph, onnxruntime runs it. Neither constrains torch or numpy.
+    # openvino / nncf: the OpenVINO backend (shufflenet_det/deploy/
+    # openvino.py: the graph at an explicit precision, int8 IR by NNCF).
+    # Checked with pip install --dry-run: they add only their own
+    # dependencies (openvino-telemetry, scikit-learn, pydot, ...) and
+    # change none of torch, torchvision, numpy, onnx, onnxruntime, mmcv,
+    # mmengine, mmdet.
     extras_require={
         'pretrain': ['mmpretrain==1.2.0'],
-        'deploy': ['onnx==1.23.2', 'onnxruntime==1.31.1'],
+        'deploy': ['onnx==1.23.2', 'onnxruntime==1.31.1',
+                   'openvino==2026.4.1', 'nncf==3.4.0'],
         'tests': ['pytest', 'mmpretrain==1.2.0', 'onnx==1.23.2',
-                  'onnxruntime==1.31.1'],
+                  'onnxruntime==1.31.1', 'openvino==2026.4.1',
+                  'nncf==3.4.0'],
     },
     license='Apache License 2.0',
     zip_safe=False,

@@ -3,7 +3,6 @@ shapes of loss/predict/_forward, channel inference, backbone swap, configs,
 and a short training run."""
 import copy
 import importlib
-import importlib.util
 
 import pytest
 import torch
@@ -269,8 +268,7 @@ def test_backbone_swap(backbone, channels, package):
     test. Only a case from an optional package that is not installed is
     skipped."""
     if package is not None:
-        if importlib.util.find_spec(package) is None:
-            pytest.skip(f'{package} is not installed')
+        pytest.importorskip(package)
         importlib.import_module(f'{package}.models')  # its registry
     cfg = _model_cfg()
     cfg.backbone = copy.deepcopy(backbone)

@@ -1,0 +1,346 @@
+"""The exported Light-Head R-CNN in OpenVINO on the CPU: the fp32 graph at
+an explicit inference precision, and its int8 IR quantised with NNCF.
+
+OpenVINO reads the ONNX graph of :func:`~.export.export_onnx` as it is,
+with one change made here: ``img_shape``, an optional input (an
+initializer of its name holds its default), would be folded into a
+constant by OpenVINO's ONNX reader, so that the images' sizes could not be
+given; it is read as a plain input, and :class:`OpenVINOSession` feeds the
+default when a caller leaves it out, as ONNX Runtime does.
+
+Precision: OpenVINO's CPU plugin runs in bf16 by default where the CPU has
+bf16 (AVX-512 BF16 or AMX), and bf16 changes the detections (docs/
+openvino.md); :func:`ov_compile` always sets ``INFERENCE_PRECISION_HINT``
+(f32 unless told otherwise), refuses bf16 on a CPU without it (the plugin
+would quietly run f32) and reports what the compiled model runs. In bf16
+the plugin itself keeps in f32 the graph's tail after the last convolution
+or fc (the box decoding, both NMS, the RPN's post-processing that feeds the
+box decoding); the convolutions, the fcs and PSRoIAlign run bf16.
+
+int8: :func:`ov_quantize` quantises the parts of :data:`~.quantize.PARTS`
+named (by their nodes' name prefixes, as ONNX Runtime's int8 does) with
+NNCF's post-training quantisation; everything else stays fp32 (NNCF's
+``IgnoredScope``). The IR (.xml/.bin) carries the fp32 graph's metadata
+and the parts in its ``rt_info`` (under ``framework``, where OpenVINO puts
+an ONNX graph's ``metadata_props``): :func:`ir_metadata`, :func:`check_ir`.
+"""
+import io
+import json
+import os
+import os.path as osp
+import tempfile
+
+import numpy as np
+
+from .export import METADATA_KEY, check_graph
+from .quantize import DEFAULT_PARTS, METADATA_KEY as INT8_KEY
+from .quantize import PARTS
+from .wrapper import DeployError
+
+#: inference precision -> the CPU capability it needs
+#: (``OPTIMIZATION_CAPABILITIES``); f32 needs none.
+PRECISIONS = {'f32': None, 'bf16': 'BF16'}
+#: ``rt_info`` path of the metadata in an OpenVINO model: where the ONNX
+#: reader puts ``metadata_props``, so both kinds of model read alike.
+RT_INFO_SECTION = 'framework'
+HINTS = ('LATENCY', 'THROUGHPUT')
+
+
+def _core():
+    import openvino as ov
+    return ov.Core()
+
+
+def read_model(path_or_model, core=None):
+    """An OpenVINO model of an exported graph (.onnx path, .xml IR path, or
+    an ``openvino.Model``) and the default of each input that has one
+    (``{name: array}``, ``img_shape``'s from the ONNX graph; for an IR,
+    made from such a model by :func:`ov_quantize`, the default of
+    :func:`~.export.export_onnx`: one row of zeros, all of the input)."""
+    import openvino as ov
+    core = core or _core()
+    if isinstance(path_or_model, ov.Model):
+        model = path_or_model
+    elif str(path_or_model).endswith('.onnx'):
+        import onnx
+        from onnx import numpy_helper
+        proto = onnx.load(path_or_model)
+        inputs = {i.name for i in proto.graph.input}
+        defaults = {}
+        for t in [t for t in proto.graph.initializer if t.name in inputs]:
+            defaults[t.name] = numpy_helper.to_array(t)
+            # OpenVINO's ONNX reader would fold it into a constant.
+            proto.graph.initializer.remove(t)
+        return core.read_model(io.BytesIO(proto.SerializeToString())), \
+            defaults
+    else:
+        model = core.read_model(path_or_model)
+    names = {n for i in model.inputs for n in i.get_names()}
+    defaults = ({'img_shape': np.zeros((1, 2), np.int64)}
+                if 'img_shape' in names else {})
+    return model, defaults
+
+
+def ir_metadata(path_or_model, key=METADATA_KEY):
+    """The graph's metadata (:meth:`~.wrapper.LightHeadRCNNExport.metadata`;
+    with ``key=quantize.METADATA_KEY``: the parts in int8) of an OpenVINO
+    model or IR, or None when it has none."""
+    model = (path_or_model if not isinstance(path_or_model, (str, os.PathLike))
+             else _core().read_model(path_or_model))
+    if not model.has_rt_info([RT_INFO_SECTION, key]):
+        return None
+    return json.loads(model.get_rt_info([RT_INFO_SECTION, key]).astype(str))
+
+
+def check_ir(cfg, path):
+    """:func:`~.export.check_graph` for an IR of :func:`ov_quantize`: stop
+    with what to do when it is not an export of ``cfg``'s detector as
+    ``cfg`` has it. Returns the metadata."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from .export import write_metadata
+    model = _core().read_model(path)
+    meta = ir_metadata(model)
+    names = [[n for i in ports for n in sorted(i.get_names())]
+             for ports in (model.inputs, model.outputs)]
+    # check_graph reads an ONNX file: one with the IR's interface and
+    # metadata only, its messages naming the IR.
+    stub = helper.make_model(helper.make_graph(
+        [], 'ir', [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                   for n in names[0]],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+         for n in names[1]]))
+    if meta is not None:
+        write_metadata(stub, meta)
+    with tempfile.TemporaryDirectory(prefix='ir_check_') as tmp:
+        onnx_path = osp.join(tmp, 'ir.onnx')
+        onnx.save(stub, onnx_path)
+        try:
+            return check_graph(cfg, onnx_path)
+        except DeployError as e:
+            raise DeployError(str(e).replace(onnx_path, str(path))) from None
+
+
+class _Port:
+    """An input or output as ONNX Runtime's ``NodeArg`` describes it: name,
+    shape (ints where fixed, None where dynamic), type."""
+
+    def __init__(self, port):
+        self.name = port.get_any_name()
+        self.shape = [d.get_length() if d.is_static else None
+                      for d in port.get_partial_shape()]
+        self.type = port.get_element_type().get_type_name()
+
+
+class OpenVINOSession:
+    """A compiled OpenVINO model of the graph, called as an ONNX Runtime
+    session is: ``run(output_names, feeds)`` -> a list of arrays
+    (``dets``, ``labels``), ``get_inputs()``, ``get_outputs()``; inputs
+    with a default (``img_shape``) may be left out.
+
+    Attributes:
+        compiled: the ``openvino.CompiledModel``.
+        precision (str): the inference precision it runs ('f32', 'bf16'),
+            read back from the compiled model.
+        threads (int): the threads it runs on, read back.
+    """
+
+    def __init__(self, compiled, defaults=None):
+        self.compiled = compiled
+        self.defaults = dict(defaults or {})
+        self.request = compiled.create_infer_request()
+        self.precision = compiled.get_property(
+            'INFERENCE_PRECISION_HINT').get_type_name()
+        self.threads = int(compiled.get_property('INFERENCE_NUM_THREADS'))
+        self._inputs = [_Port(p) for p in compiled.inputs]
+        self._outputs = [_Port(p) for p in compiled.outputs]
+
+    def get_inputs(self):
+        return list(self._inputs)
+
+    def get_outputs(self):
+        return list(self._outputs)
+
+    def run(self, output_names, feeds):
+        feeds = {**self.defaults, **feeds}
+        unknown = set(feeds) - {p.name for p in self._inputs}
+        if unknown:
+            raise DeployError(f'the graph has no input {sorted(unknown)}: '
+                              f'its inputs are {[p.name for p in self._inputs]}')
+        result = self.request.infer(feeds)
+        names = output_names or [p.name for p in self._outputs]
+        return [np.array(result[self.compiled.output(n)]) for n in names]
+
+    def __call__(self, feeds):
+        return self.run(None, feeds)
+
+
+def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
+               hint='LATENCY'):
+    """Compile an exported graph (.onnx, an IR of :func:`ov_quantize`, or
+    an ``openvino.Model``; check it against the config first:
+    :func:`~.export.check_graph`, :func:`check_ir`) for ``device``.
+
+    Args:
+        precision (str): OpenVINO's ``INFERENCE_PRECISION_HINT``, set
+            always: 'f32' (the default: ONNX Runtime's detections) or
+            'bf16' (a CPU with bf16 only). An int8 IR runs its quantised
+            parts in int8 and the rest at this precision.
+        threads (int, optional): ``INFERENCE_NUM_THREADS`` (default:
+            OpenVINO's choice, one per physical core).
+        hint (str): ``PERFORMANCE_HINT``: 'LATENCY' (one stream with all
+            the threads: what a synchronous ``run`` of one batch at a time
+            uses) or 'THROUGHPUT' (several streams, for requests run in
+            parallel).
+
+    Returns:
+        OpenVINOSession: ``.precision`` is what the compiled model runs.
+    """
+    if precision not in PRECISIONS:
+        raise DeployError(f'precision {precision!r}: choose from '
+                          f'{", ".join(PRECISIONS)}')
+    if hint not in HINTS:
+        raise DeployError(f'hint {hint!r}: choose from {", ".join(HINTS)}')
+    core = _core()
+    needs = PRECISIONS[precision]
+    if needs:
+        have = core.get_property(device, 'OPTIMIZATION_CAPABILITIES')
+        if needs not in have:
+            raise DeployError(
+                f'{precision} asked, but this {device} '
+                f'({core.get_property(device, "FULL_DEVICE_NAME")}) has no '
+                f'{needs} support (OpenVINO capabilities: '
+                f'{", ".join(have)}): OpenVINO would run f32 instead; run '
+                'with precision f32')
+    model, defaults = read_model(path_or_model, core)
+    config = {'INFERENCE_PRECISION_HINT': precision,
+              'PERFORMANCE_HINT': hint}
+    if threads:
+        config['INFERENCE_NUM_THREADS'] = int(threads)
+    session = OpenVINOSession(core.compile_model(model, device, config),
+                              defaults)
+    if session.precision != precision:
+        raise DeployError(f'{precision} asked, but the compiled model runs '
+                          f'{session.precision} on this {device}')
+    return session
+
+
+def runtime_precisions(session):
+    """What each layer of a compiled model runs in: ``{(layer type,
+    precision): count}`` from OpenVINO's execution graph (after its
+    fusions; e.g. ``('Convolution', 'u8')`` for an int8 convolution)."""
+    compiled = getattr(session, 'compiled', session)
+    counts = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        rt = op.get_rt_info()
+        key = (rt['layerType'].astype(str), rt['runtimePrecision'].astype(str))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def ignored_scope(parts):
+    """NNCF's ``IgnoredScope`` of the nodes outside ``parts`` (names of
+    :data:`~.quantize.PARTS`): every node whose name does not start with
+    one of theirs (the normalisation, the RPN's post-processing,
+    PSRoIAlign, the box decoding, both NMS)."""
+    import re
+
+    import nncf
+    unknown = set(parts) - set(PARTS)
+    if unknown or not parts:
+        raise DeployError(f'parts {sorted(unknown) or "(none)"}: choose from '
+                          f'{", ".join(PARTS)}')
+    prefixes = '|'.join(re.escape(PARTS[p]) for p in parts)
+    return nncf.IgnoredScope(patterns=[f'^(?!{prefixes})'])
+
+
+def ov_quantize(fp32_onnx_path, out_xml, calibration_feeds,
+                parts=DEFAULT_PARTS, subset_size=None, preset=None):
+    """Write the int8 IR of an exported fp32 graph to ``out_xml`` (and its
+    .bin): the nodes of ``parts`` quantised by NNCF's post-training
+    quantisation (int8 weights per output channel, activations with
+    ranges calibrated on ``calibration_feeds``), everything else fp32.
+
+    Args:
+        calibration_feeds (iterable): the graph's feeds (dicts of ``input``
+            and ``img_shape``), e.g. a :class:`~.quantize.
+            ImageCalibrationReader` (the same batches as ONNX Runtime's
+            calibration); they are held in memory, since NNCF passes over
+            them more than once.
+        subset_size (int, optional): how many of them NNCF uses (default:
+            all).
+        preset: ``nncf.QuantizationPreset`` (default: NNCF's, symmetric
+            activations, the faster on CPUs).
+
+    Returns:
+        dict: ``parts``; ``int8_weights``, how many weight tensors are
+        quantised.
+    """
+    import nncf
+    import openvino as ov
+    feeds = list(calibration_feeds)
+    if not feeds:
+        raise DeployError('no calibration batch: give at least one batch of '
+                          'the graph\'s batch size of calibration images')
+    model, _ = read_model(fp32_onnx_path)
+    meta = ir_metadata(model)
+    if meta is None:
+        raise DeployError(f'{fp32_onnx_path} has no {METADATA_KEY} metadata: '
+                          'export it with tools/deployment/export_onnx.py')
+    qmodel = nncf.quantize(
+        model, nncf.Dataset(feeds), preset=preset,
+        subset_size=subset_size or len(feeds),
+        ignored_scope=ignored_scope(parts))
+    # NNCF keeps the model's rt_info; written again so that the IR has it
+    # whatever a version of NNCF does.
+    qmodel.set_rt_info(json.dumps(meta), [RT_INFO_SECTION, METADATA_KEY])
+    qmodel.set_rt_info(json.dumps(list(parts)), [RT_INFO_SECTION, INT8_KEY])
+    os.makedirs(osp.dirname(osp.abspath(out_xml)), exist_ok=True)
+    # Weights as NNCF leaves them (int8 where quantised, else fp32).
+    ov.save_model(qmodel, out_xml, compress_to_fp16=False)
+    return dict(parts=list(parts), int8_weights=int8_weights(qmodel))
+
+
+def _part(name):
+    return next((p for p, prefix in PARTS.items()
+                 if name.startswith(prefix)), 'other')
+
+
+def int8_weights(path_or_model):
+    """The int8 weights of an IR of :func:`ov_quantize`, by the part of
+    the layer that reads them: ``{part or 'other': {layer type: count}}``.
+    NNCF stores a quantised weight as an int8 constant, converted and
+    scaled on its way to the layer, or (where it cannot fold it: the
+    depthwise convolutions' reshaped weights) as a FakeQuantize of the
+    fp32 constant."""
+    import openvino as ov
+    model = (path_or_model if isinstance(path_or_model, ov.Model)
+             else _core().read_model(path_or_model))
+    passing = ('Constant', 'Convert', 'Subtract', 'Multiply', 'Reshape',
+               'FakeQuantize')
+
+    def source(op):  # the node that the weights path starts from
+        while op.get_type_name() in passing[1:]:
+            op = op.input_value(0).get_node()
+        return op
+
+    counts = {}
+    for op in model.get_ordered_ops():
+        int8 = (op.get_type_name() == 'Constant' and op.get_output_element_type(
+            0).get_type_name() in ('i8', 'u8'))
+        fq = (op.get_type_name() == 'FakeQuantize'
+              and source(op).get_type_name() == 'Constant'
+              and source(op).get_output_element_type(0).get_type_name()
+              not in ('i8', 'u8'))
+        if not (int8 or fq):
+            continue
+        layer = op
+        while layer.get_type_name() in passing:
+            users = list(layer.output(0).get_target_inputs())
+            if len(users) != 1:
+                break
+            layer = users[0].get_node()
+        kind = counts.setdefault(_part(layer.get_friendly_name()), {})
+        kind[layer.get_type_name()] = kind.get(layer.get_type_name(), 0) + 1
+    return counts

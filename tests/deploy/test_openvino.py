@@ -1,0 +1,267 @@
+"""The OpenVINO backend (shufflenet_det.deploy.openvino): the exported graph
+of a seeded detector (deploy_helpers.py) on the tiny shapes set at
+300x397 (not a multiple of 32: graph_feeds pads to 320x416 and gives each
+image's size) gives in OpenVINO f32 the detections of ONNX Runtime and of
+PyTorch; the precision is set, read back, and bf16 is refused where the
+CPU has none; the int8 IR of NNCF quantises the four parts and nothing
+else, carries the metadata and keeps the interface.
+
+int8 accuracy is not asserted here: this seeded model has near-tied scores
+everywhere (test_quantize_onnx.py says why); the check on a trained model
+is tests/models/test_learning/openvino_int8.py (docs/openvino.md has what
+it measured)."""
+import numpy as np
+import pytest
+import torch
+from deploy_helpers import as_batch, exported_shapes_graph, table7_config
+
+from shufflenet_det.deploy import DeployError, ort_session
+from shufflenet_det.deploy.export import read_metadata
+from shufflenet_det.deploy.parity import match_detections
+from shufflenet_det.utils.inputs import mmdet_batch
+
+ov = pytest.importorskip('openvino', reason='openvino is not installed '
+                         '(pip install -e .[deploy])')
+pytest.importorskip('onnxruntime')
+BASE = table7_config('shufflenetv2', '40m')
+SHAPE = (300, 397)
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory, shapes_root, shapes_val):
+    """The config, the seeded detector and its --dynamic fp32 graph."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield exported_shapes_graph(tmp_path_factory.mktemp('ov'), shapes_root,
+                                shapes_val, BASE, SHAPE)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def feeds(exported, shapes_root):
+    """The four val images through the config's test pipeline (300x397),
+    as the graph's feeds: padded to 320x416, their sizes as img_shape."""
+    from mmengine.config import Config
+
+    from shufflenet_det.deploy.inputs import (config_fill, graph_feeds,
+                                              pipeline_images)
+    cfg = Config.fromfile(exported[0])
+    paths = sorted(str(p) for p in (shapes_root / 'val').iterdir())
+    images = list(pipeline_images(cfg, paths))
+    out = graph_feeds(images, config_fill(cfg))
+    assert out['input'].shape == (4, 3, 320, 416)
+    assert (out['img_shape'] == SHAPE).all()
+    return out
+
+
+def mmdet_detections(model, bgr, k):
+    """mmdet's predictions as the export's padded (N, K, 5), (N, K)."""
+    with torch.no_grad():
+        results = model.test_step(mmdet_batch(bgr))
+    dets = np.zeros((len(bgr), k, 5), np.float32)
+    labels = np.full((len(bgr), k), -1, np.int64)
+    for i, res in enumerate(results):
+        pred = res.pred_instances
+        n = len(pred)
+        dets[i, :n, :4] = pred.bboxes.numpy()
+        dets[i, :n, 4] = pred.scores.numpy()
+        labels[i, :n] = pred.labels.numpy()
+    return dets, labels
+
+
+def test_f32_matches_onnxruntime_and_pytorch(exported, feeds, shapes_val):
+    from shufflenet_det.deploy.openvino import ov_compile
+    _, model, path = exported
+    session = ov_compile(path, threads=1)
+    assert [i.name for i in session.get_inputs()] == ['input', 'img_shape']
+    assert [o.name for o in session.get_outputs()] == ['dets', 'labels']
+    dets, labels = session.run(None, feeds)
+    ref = ort_session(path, threads=1).run(None, feeds)
+    assert dets.shape == (4, 100, 5) and dets.dtype == np.float32
+    assert labels.shape == (4, 100) and labels.dtype == np.int64
+    # ONNX Runtime's detections, at the tolerances of its own parity test
+    # against PyTorch (test_parity.py).
+    report = match_detections(*ref, dets, labels, iou_thr=0.99,
+                              score_tol=1e-3)
+    assert report['reference'] == report['other'] == 400
+    assert report['matched'] >= 0.98 * report['reference'], report
+    # Clipped to each image's size, none in the padding.
+    assert (dets[..., :4] >= 0).all()
+    assert (dets[..., 0:4:2] <= 397).all() and (dets[..., 1:4:2] <= 300).all()
+    # mmdet's predict on the same images (it pads them to 320x416 itself).
+    bgr, _ = as_batch(shapes_val, SHAPE)
+    mmdet = mmdet_detections(model, bgr, 100)
+    report = match_detections(*mmdet, dets, labels, iou_thr=0.99,
+                              score_tol=1e-3)
+    assert abs(report['other'] - report['reference']) <= 1
+    assert report['matched'] >= 0.98 * report['reference'], report
+    # img_shape left out: its default (all of the input), as in ONNX
+    # Runtime; the images unpadded, the graph pads them itself.
+    x = feeds['input'][:, :, :SHAPE[0], :SHAPE[1]].copy()
+    alone = session.run(None, {'input': x})
+    np.testing.assert_allclose(alone[0], dets, atol=1e-3)
+    np.testing.assert_array_equal(alone[1], labels)
+
+
+def test_precision_is_set_and_read_back(exported):
+    from shufflenet_det.deploy.openvino import ov_compile
+    session = ov_compile(exported[2], threads=1)
+    assert session.precision == 'f32'
+    assert session.threads == 1
+    prop = session.compiled.get_property('INFERENCE_PRECISION_HINT')
+    assert prop.get_type_name() == 'f32'
+    assert str(session.compiled.get_property('PERFORMANCE_HINT')) == 'LATENCY'
+    with pytest.raises(DeployError, match="precision 'f16': choose from"):
+        ov_compile(exported[2], precision='f16')
+
+
+def _capabilities(monkeypatch, bf16):
+    """OpenVINO's CPU reporting bf16 support, or none."""
+    from shufflenet_det.deploy import openvino as backend
+
+    class Core(ov.Core):
+
+        def get_property(self, device, name):
+            value = super().get_property(device, name)
+            if name == 'OPTIMIZATION_CAPABILITIES':
+                value = [c for c in value if c != 'BF16'] + (
+                    ['BF16'] if bf16 else [])
+            return value
+
+    monkeypatch.setattr(backend, '_core', Core)
+
+
+def test_bf16_without_cpu_support_is_refused(exported, monkeypatch):
+    from shufflenet_det.deploy.openvino import ov_compile
+    _capabilities(monkeypatch, bf16=False)
+    with pytest.raises(DeployError, match=r'bf16 asked, but this CPU .* has '
+                       r'no BF16 support .* run with precision f32'):
+        ov_compile(exported[2], precision='bf16', threads=1)
+
+
+def test_bf16_runs_bf16_or_is_refused(exported, monkeypatch):
+    """The precision read back: a CPU with bf16 runs it; one without, told
+    it has it, would run f32 and is refused all the same."""
+    from shufflenet_det.deploy.openvino import ov_compile
+    has_bf16 = 'BF16' in ov.Core().get_property(
+        'CPU', 'OPTIMIZATION_CAPABILITIES')
+    _capabilities(monkeypatch, bf16=True)
+    if has_bf16:
+        assert ov_compile(exported[2], 'bf16', threads=1).precision == 'bf16'
+    else:
+        with pytest.raises(DeployError, match='bf16 asked, but the compiled '
+                           'model runs f32'):
+            ov_compile(exported[2], 'bf16', threads=1)
+
+
+@pytest.fixture(scope='module')
+def int8_ir(tmp_path_factory, exported, shapes_root):
+    """The int8 IR of all four parts, calibrated on the four val images
+    one at a time (the batches of ONNX Runtime's calibration)."""
+    from mmengine.config import Config
+
+    from shufflenet_det.deploy.inputs import config_fill, pipeline_images
+    from shufflenet_det.deploy.openvino import ov_quantize
+    from shufflenet_det.deploy.quantize import ImageCalibrationReader
+    config, _, fp32 = exported
+    cfg = Config.fromfile(config)
+    paths = sorted(str(p) for p in (shapes_root / 'val').iterdir())
+    out = str(tmp_path_factory.mktemp('ov_int8') / 'model_int8.xml')
+    info = ov_quantize(fp32, out, ImageCalibrationReader(
+        pipeline_images(cfg, paths), config_fill(cfg)))
+    return out, info
+
+
+def _layers(model, parts):
+    """The Conv / MatMul layers of ``parts``, by part and type."""
+    from shufflenet_det.deploy.quantize import PARTS
+    counts = {}
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind not in ('Convolution', 'GroupConvolution', 'MatMul'):
+            continue
+        part = next(p for p in parts
+                    if op.get_friendly_name().startswith(PARTS[p]))
+        counts.setdefault(part, {})
+        counts[part][kind] = counts[part].get(kind, 0) + 1
+    return counts
+
+
+def test_int8_ir_quantises_the_parts_only(exported, int8_ir):
+    from shufflenet_det.deploy.openvino import (int8_weights, read_model,
+                                                runtime_precisions, ov_compile)
+    from shufflenet_det.deploy.quantize import DEFAULT_PARTS, PARTS
+    _, _, fp32 = exported
+    out, info = int8_ir
+    # Every convolution and fc of the four parts has int8 weights, no
+    # layer outside them has (each Conv / MatMul of the graph is in one of
+    # the parts).
+    fp32_layers = _layers(read_model(fp32)[0], DEFAULT_PARTS)
+    assert set(fp32_layers) == set(DEFAULT_PARTS)
+    assert info['int8_weights'] == int8_weights(out) == fp32_layers
+    model = read_model(out)[0]
+    prefixes = tuple(PARTS[p] for p in DEFAULT_PARTS)
+    fqs = [op for op in model.get_ordered_ops()
+           if op.get_type_name() == 'FakeQuantize']
+    assert len(fqs) > 50
+    for fq in fqs:  # what each quantiser feeds: layers of the parts only
+        for user in fq.output(0).get_target_inputs():
+            assert user.get_node().get_friendly_name().startswith(
+                prefixes), fq.get_friendly_name()
+    # As OpenVINO runs it: int8 convolutions and fcs; PSRoIAlign (RoiAlign
+    # per bin), both NMS and the RPN's TopK in fp32.
+    ran = runtime_precisions(ov_compile(out, threads=1))
+    assert ran[('Convolution', 'u8')] > 20
+    assert ran[('FullyConnected', 'u8')] == 3
+    for layer in ('ROIAlign', 'NonMaxSuppression', 'TopK'):
+        assert {p for (t, p) in ran if t == layer} == {'f32'}, layer
+
+
+def test_int8_ir_metadata_and_interface(exported, int8_ir, feeds):
+    from mmengine.config import Config
+
+    from shufflenet_det.deploy.openvino import (check_ir, ir_metadata,
+                                                ov_compile)
+    config, _, fp32 = exported
+    out, _ = int8_ir
+    assert ir_metadata(out) == read_metadata(fp32)
+    assert ir_metadata(out, 'shufflenet_det.int8_parts') == [
+        'backbone', 'thin_map', 'rpn_head', 'rcnn_fcs']
+    assert check_ir(Config.fromfile(config), out) == read_metadata(fp32)
+    # The Table 7 cell has 80 classes, the graph 5: the check names the IR.
+    with pytest.raises(DeployError, match=f'{out} was exported from a '
+                       'detector of 5 classes, the config has 80'):
+        check_ir(Config.fromfile(BASE), out)
+    session = ov_compile(out, threads=1)
+    assert [i.name for i in session.get_inputs()] == ['input', 'img_shape']
+    dets, labels = session.run(None, feeds)
+    assert dets.shape == (4, 100, 5) and labels.shape == (4, 100)
+    unused = dets[..., 4] == 0
+    assert (labels[unused] == -1).all() and (labels[~unused] >= 0).all()
+    assert (np.diff(dets[..., 4], axis=1) <= 0).all()  # best first
+    assert (dets[..., :4] >= 0).all()
+    assert (dets[..., 0:4:2] <= 397).all() and (dets[..., 1:4:2] <= 300).all()
+    # What lies beyond each image's size does not matter.
+    noisy = dict(feeds, input=feeds['input'].copy())
+    noisy['input'][:, :, SHAPE[0]:] = 255
+    noisy['input'][:, :, :, SHAPE[1]:] = 0
+    other = session.run(None, noisy)
+    np.testing.assert_array_equal(other[0], dets)
+    np.testing.assert_array_equal(other[1], labels)
+
+
+def test_int8_parts_and_errors(tmp_path, exported, feeds):
+    """The R-CNN's fcs alone: their three MatMuls int8, nothing else; and
+    the one-line errors."""
+    from shufflenet_det.deploy.openvino import ov_compile, ov_quantize
+    _, _, fp32 = exported
+    out = str(tmp_path / 'fcs_int8.xml')
+    calib = [{k: v[i:i + 1] for k, v in feeds.items()} for i in range(2)]
+    info = ov_quantize(fp32, out, calib, parts=['rcnn_fcs'])
+    assert info['int8_weights'] == {'rcnn_fcs': {'MatMul': 3}}
+    dets, _ = ov_compile(out, threads=1).run(None, feeds)
+    assert dets.shape == (4, 100, 5)
+    with pytest.raises(DeployError, match='no calibration batch'):
+        ov_quantize(fp32, str(tmp_path / 'x.xml'), [], parts=['rcnn_fcs'])
+    with pytest.raises(DeployError, match=r"parts \['rpn'\]: choose from"):
+        ov_quantize(fp32, str(tmp_path / 'x.xml'), calib, parts=['rpn'])
