@@ -1,5 +1,5 @@
-# The commands of README.md. Each one sets up first if needed (tools/setup.sh
-# returns at once when the set-up is complete).
+# The commands of README.md. Each one sets up first if needed
+# (tools/setup/setup.sh returns at once when the set-up is complete).
 PY := .venv/bin/python
 
 DEMO_CFG := configs/demo/lighthead_v2star_shapes.py
@@ -16,7 +16,7 @@ PRE_DIR := work_dirs/demo_pretrained
 .PHONY: setup test demo demo-pretrained data
 
 setup:
-	bash tools/setup.sh
+	bash tools/setup/setup.sh
 
 test: setup
 	$(PY) -m pytest tests -q

@@ -15,7 +15,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     python_requires='>=3.8',
-    # mmcv must be built with its ops: tools/install_mmcv.sh does it (README).
+    # mmcv must be built with its ops: tools/setup/install_mmcv.sh does it (README).
     # torch >= 2.6: torch.load is weights-only by default, so the mmengine
     # loaders this package does not replace cannot run a checkpoint's code
     # either (shufflenet_det/utils/checkpoint.py). mmcv >= 2.1: deploy/fuse.py

@@ -124,12 +124,11 @@ def tool_options(pieces):
 
 
 HELP_RUNNER = r'''
-import contextlib, io, json, os.path as osp, runpy, sys
+import contextlib, io, json, runpy, sys
 out = {}
 for path in sys.argv[1:]:
     buf = io.StringIO()
     sys.argv = [path, '--help']
-    sys.path.insert(0, osp.dirname(osp.abspath(path)))
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
             runpy.run_path(path, run_name='__main__')
@@ -138,8 +137,6 @@ for path in sys.argv[1:]:
         status = e.code or 0
     except BaseException as e:  # noqa: B902 - reported, not raised
         status = repr(e)
-    finally:
-        sys.path.pop(0)
     out[path] = [status, buf.getvalue()]
 print(json.dumps(out))
 '''
@@ -159,9 +156,10 @@ def cli_tools():
 
 @pytest.fixture(scope='module')
 def helps():
-    """{tool: (exit status, --help output)}, from one interpreter."""
+    """{tool: (exit status, --help output)}, from one interpreter (-P: as
+    when a user runs a tool, the working directory is not importable)."""
     tools = cli_tools()
-    proc = subprocess.run([sys.executable, '-c', HELP_RUNNER, *tools],
+    proc = subprocess.run([sys.executable, '-P', '-c', HELP_RUNNER, *tools],
                           cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

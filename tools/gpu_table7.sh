@@ -5,8 +5,8 @@
 #   bash tools/gpu_table7.sh WHEELHOUSE OUT_DIR [tools/gpu_table7.py options]
 #   bash tools/gpu_table7.sh --no-setup OUT_DIR [options]   # already set up
 #
-# 1. tools/offline_setup.sh WHEELHOUSE: the project and mmcv's ops (built for
-#    the visible GPU, all cores) into .venv on top of the machine's torch;
+# 1. tools/setup/offline_setup.sh WHEELHOUSE: the project and mmcv's ops (built
+#    for the visible GPU, all cores) into .venv on top of the machine's torch;
 # 2. tools/gpu_table7.py --out-dir OUT_DIR: the CUDA pre-flight, the 20
 #    cells and the peer in fp32 and fp16, one training step on the GPU, the
 #    GPU-vs-CPU parity check; OUT_DIR/table7.{json,md,png}, rewritten as
@@ -36,7 +36,7 @@ else
   # environment, otherwise in .venv.
   PYTHON=${PYTHON:-python3}
   log=$(mktemp)
-  PYTHON="$PYTHON" bash tools/offline_setup.sh "$SOURCE" | tee "$log"
+  PYTHON="$PYTHON" bash tools/setup/offline_setup.sh "$SOURCE" | tee "$log"
   PYTHON=$(sed -n 's/^==> Offline set-up finished in .* s; python: //p' "$log")
   rm -f "$log"
   echo "==> [gpu_table7] set-up took $(( $(date +%s) - start )) s"

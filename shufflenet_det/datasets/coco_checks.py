@@ -189,11 +189,14 @@ def coco_consistency_problems(data, classes=None):
 
 
 def _config_classes(ds):
-    """The class names a CocoDataset config would use, or None if unknown."""
+    """The class names a CocoDataset config would use: its
+    ``metainfo.classes``, else its type's ``METAINFO`` (CocoDataset,
+    ShapesDataset...); None if unknown."""
     classes = (ds.get('metainfo') or {}).get('classes')
-    if classes is None and ds.get('type') == 'CocoDataset':
-        from mmdet.datasets import CocoDataset
-        classes = CocoDataset.METAINFO['classes']
+    if classes is None and isinstance(ds.get('type'), str):
+        from mmdet.registry import DATASETS
+        dataset_cls = DATASETS.get(ds['type'])
+        classes = getattr(dataset_cls, 'METAINFO', {}).get('classes')
     return list(classes) if classes is not None else None
 
 

@@ -1,8 +1,7 @@
 """Shapes: a small synthetic COCO-format detection set, for users without COCO.
 
-``tools/data/make_shapes.py`` writes it; ``configs/demo/`` trains on it. It
-needs only numpy, OpenCV and pycocotools, so the tool can load this file
-without importing the package (torch, mmdet).
+``tools/data/make_shapes.py`` writes it; ``configs/demo/`` trains on it
+(:class:`ShapesDataset`: mmdet's CocoDataset with these classes).
 
 What an image holds:
 
@@ -41,6 +40,8 @@ import tempfile
 
 import cv2
 import numpy as np
+from mmdet.datasets import CocoDataset
+from mmdet.registry import DATASETS
 from pycocotools import mask as mask_utils
 
 CLASSES = ('circle', 'rectangle', 'triangle', 'star', 'cross')
@@ -481,3 +482,12 @@ def generate(out_dir, num_train=300, num_val=100, seed=0,
     for split, s in summary.items():
         log(format_summary(split, s))
     return summary
+
+
+@DATASETS.register_module()
+class ShapesDataset(CocoDataset):
+    """The shapes set for mmdet: a CocoDataset whose ``METAINFO`` is the
+    generator's :data:`CLASSES` and :data:`PALETTE`, so that configs name
+    this type instead of repeating the classes."""
+
+    METAINFO = dict(classes=CLASSES, palette=PALETTE)

@@ -24,12 +24,16 @@ class NonFiniteLossError(RuntimeError):
 class StopOnNonFiniteLossHook(Hook):
     """Stops training at the first iteration whose losses are not finite.
 
-    mmdet's ``CheckInvalidLossHook`` asserts every 50 iterations; this hook
-    checks every iteration (the losses are already computed, the check costs
-    one host sync) and runs before the ``CheckpointHook``, so the iteration
-    that produced the NaN (whose optimizer step has already spoiled the
-    weights in memory) is never saved: the last checkpoint on disk is the
-    last good one, and the error names it.
+    It checks every iteration (the losses are already computed, the check
+    costs one host sync) and runs before the ``CheckpointHook``, so the
+    iteration that produced the NaN (whose optimizer step has already
+    spoiled the weights in memory) is never saved: the last checkpoint on
+    disk is the last good one, and the error names it.
+
+    Not mmdet's ``CheckInvalidLossHook`` (even with ``interval=1``): that one
+    ``assert``s on the total loss only, so it fails with a bare
+    ``AssertionError`` (none under ``python -O``) that names neither the
+    losses nor the checkpoint to resume from.
     """
 
     priority = 'ABOVE_NORMAL'  # before CheckpointHook (VERY_LOW)

@@ -1,10 +1,73 @@
-"""What the command-line tools share: user-facing errors."""
+"""What the command-line tools share: the options of the tools that run
+mmengine's Runner, and user-facing errors."""
 import os
 import os.path as osp
 import sys
 import tempfile
 import traceback
 from contextlib import contextmanager
+
+from mmengine.config import DictAction
+
+
+def add_training_args(parser, resume_help='the latest complete checkpoint'):
+    """``--work-dir``, ``--amp``, ``--auto-scale-lr``, ``--resume``: what
+    tools/train.py and tools/pretrain.py take after the config."""
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='enable automatic mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true',
+        help='scale the learning rate by the actual total batch size')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or with no value from '
+        f'{resume_help} in the work_dir')
+
+
+def add_runner_args(parser, cfg_example=None, data_checks=True,
+                    preempt=False):
+    """The options every Runner tool ends with: ``--cfg-options``,
+    ``--launcher``, ``--skip-data-check`` and ``--check-images`` (with
+    ``data_checks``), ``--debug``, ``--preempt-signal`` (with ``preempt``)
+    and the launchers' ``--local-rank``. ``cfg_example``: key=value pairs
+    shown in the help of --cfg-options."""
+    example = f', e.g. {cfg_example}' if cfg_example else ''
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help=f'override settings of the config, key=value pairs{example}')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    if data_checks:
+        parser.add_argument(
+            '--skip-data-check', action='store_true',
+            help='do not check the datasets\' files before starting')
+        parser.add_argument(
+            '--check-images', nargs='?', const='header',
+            choices=['header', 'decode'],
+            help='before starting, also read every image\'s header (format '
+            'and size; the default) or decode every image, and stop listing '
+            'the unreadable ones')
+    parser.add_argument(
+        '--debug', action='store_true',
+        help='show the full traceback of an error')
+    if preempt:
+        parser.add_argument(
+            '--preempt-signal', action='append', default=[], metavar='SIG',
+            help='also treat this signal (e.g. USR1, for slurm\'s --signal) '
+            'as SIGTERM is: finish the iteration, save a checkpoint, exit '
+            'with status 124; repeatable')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser, argv=None):
+    """Parse; pass ``--local-rank`` on as LOCAL_RANK, which mmengine reads."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 class ConfigError(ValueError):

@@ -8,7 +8,7 @@ C++ dispatcher. :func:`check_device` says so, with the fix, in one line.
 import torch
 
 FIX_BUILD = ('rebuild them with CUDA kernels: FORCE_CUDA=1 make setup '
-             '(or FORCE_CUDA=1 bash tools/install_mmcv.sh in your own '
+             '(or FORCE_CUDA=1 bash tools/setup/install_mmcv.sh in your own '
              'environment)')
 
 

@@ -4,17 +4,13 @@ warning per file and a count (also with several data-loader workers), an
 undecodable validation image stops the run with one line and a complete
 checkpoint that --resume continues from (docs/robustness.md)."""
 import json
-import os.path as osp
 import shutil
-import sys
 
 import pytest
 import torch
 
-from cli_helpers import ROOT, run_tool, tiny_config
-
-sys.path.insert(0, osp.join(ROOT, 'tests', 'datasets'))
-from dirty_images import STORED_SIZE, garble, write_formats  # noqa: E402
+from cli_helpers import run_tool, tiny_config
+from dirty_images import STORED_SIZE, garble, write_formats
 
 
 @pytest.fixture

@@ -1,14 +1,15 @@
 """The GPU path, checked on a CPU: the flags the patched mmcv setup.py gives
 both compilers (nothing compiled), the wheelhouse's requirements against
 setup.py's, what the offline set-up refuses, and tools/gpu_table7.sh in its
-CPU form (--no-setup --device cpu --quick)."""
+CPU form (--no-setup --device cpu --quick).
+
+The set-up scripts (tools/setup/) run before the package is installed, so
+they are run here as install_mmcv.sh runs them: as commands."""
 import ast
-import importlib.util
 import json
 import os
 import os.path as osp
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -16,17 +17,64 @@ import time
 
 import pytest
 from cli_helpers import ROOT
-from torch.utils import cpp_extension
+
+from shufflenet_det.table7 import gpu
+
+# Loaded by Python at start-up from PYTHONPATH: torch seen as installed in
+# FAKE_TORCH_SITE, whose nvidia/*/include stand for a pip CUDA build's
+# math headers.
+SITECUSTOMIZE = """
+import os, os.path as osp
+import torch
+torch.__file__ = osp.join(os.environ['FAKE_TORCH_SITE'], 'torch',
+                          '__init__.py')
+"""
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def patch_mmcv(*args, fake_torch_site=None, **env):
+    """Run tools/setup/patch_mmcv.py ``args`` with the variables ``env``."""
+    env = dict(os.environ, **env)
+    if fake_torch_site:
+        (fake_torch_site / 'sitecustomize.py').write_text(SITECUSTOMIZE)
+        env.update(PYTHONPATH=str(fake_torch_site),
+                   FAKE_TORCH_SITE=str(fake_torch_site))
+    return subprocess.run(
+        [sys.executable, 'tools/setup/patch_mmcv.py', *map(str, args)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-patch_mmcv = _load('patch_mmcv', 'tools/patch_mmcv.py')
+def changes(proc):
+    """The changes a patch_mmcv.py run reports."""
+    assert proc.returncode == 0, proc.stderr
+    return [ln[len('[patch_mmcv] '):] for ln in proc.stdout.splitlines()
+            if ln.startswith('[patch_mmcv] ')]
+
+
+def flags(src, **env):
+    """``--print-flags``: what setup.py passes to the compilers under
+    ``env``, as dict(kind=..., cxx=[...], ...)."""
+    proc = patch_mmcv(src, '--print-flags', **env)
+    assert proc.returncode == 0, proc.stderr
+    out = {}
+    for line in proc.stdout.splitlines():
+        key, sep, value = line.partition(': ')
+        if sep:
+            try:
+                out[key] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                out[key] = value
+    return out
+
+
+@pytest.fixture
+def pip_cuda_site(tmp_path):
+    """A stand-in for the site-packages of a pip CUDA build of torch:
+    nvidia/cu13/include with the math headers."""
+    site = tmp_path / 'site'
+    include = site / 'nvidia' / 'cu13' / 'include'
+    include.mkdir(parents=True)
+    (include / 'cusparse.h').write_text('')
+    return site
 
 
 @pytest.fixture(scope='module')
@@ -45,32 +93,38 @@ def mmcv_archive(tmp_path_factory):
 
 
 @pytest.fixture
-def mmcv_src(mmcv_archive, tmp_path, monkeypatch):
-    """A fresh unpacked tree; cpp_extension given a toolkit root, as a
-    machine without nvcc has none and CUDAExtension needs one."""
+def mmcv_src(mmcv_archive, tmp_path):
+    """A fresh unpacked tree."""
     with tarfile.open(mmcv_archive) as tar:
         tar.extractall(tmp_path)
-    monkeypatch.setattr(cpp_extension, 'CUDA_HOME', str(tmp_path / 'cuda'))
-    return str(tmp_path / 'mmcv-2.1.0')
+    return tmp_path / 'mmcv-2.1.0'
 
 
-def test_patched_setup_gives_both_compilers_the_standard(mmcv_src):
-    stock = open(osp.join(mmcv_src, 'setup.py')).read()
+def test_patched_setup_gives_both_compilers_the_standard(mmcv_src, tmp_path,
+                                                        pip_cuda_site):
+    stock = (mmcv_src / 'setup.py').read_text()
     assert "['-std=c++17']" in stock and 'from pkg_resources' in stock
-    extra = '/opt/torch/site-packages/nvidia/cu13/include'
-    changes = patch_mmcv.patch(mmcv_src, 'c++20', [extra])
-    assert len(changes) == 3 and 'nvcc' in changes[0]
+    extra = str(pip_cuda_site / 'nvidia' / 'cu13' / 'include')
+    # A toolkit with nvcc only: the math headers come from torch's wheels.
+    nvcc_only = tmp_path / 'cuda'
+    (nvcc_only / 'bin').mkdir(parents=True)
+    made = changes(patch_mmcv(mmcv_src, '--cxx-std', 'c++20', '--cuda-home',
+                              nvcc_only, fake_torch_site=pip_cuda_site))
+    assert len(made) == 3 and 'nvcc' in made[0]
+    assert made[2] == f'include path += {extra}'
 
     # This venv's setuptools may have no pkg_resources: the shim is used.
-    cuda = patch_mmcv.build_flags(mmcv_src, dict(FORCE_CUDA='1',
-                                                 MMCV_WITH_OPS='1'))
+    # CUDA_HOME: cpp_extension's CUDAExtension needs a toolkit root, which
+    # a machine without nvcc has not.
+    cuda = flags(mmcv_src, FORCE_CUDA='1', MMCV_WITH_OPS='1',
+                 CUDA_HOME=str(nvcc_only))
     assert cuda['kind'] == 'CUDAExtension'
     assert cuda['cxx'] == ['-std=c++20'] and cuda['nvcc'] == ['-std=c++20']
     assert extra in cuda['include_dirs']
     assert ('MMCV_WITH_CUDA', None) in cuda['define_macros']
 
-    cpu = patch_mmcv.build_flags(mmcv_src, dict(FORCE_CUDA='0',
-                                                MMCV_WITH_OPS='1'))
+    cpu = flags(mmcv_src, FORCE_CUDA='0', MMCV_WITH_OPS='1',
+                CUDA_HOME=str(nvcc_only))
     assert cpu['kind'] == 'CppExtension'
     assert cpu['cxx'] == ['-std=c++20'] and cpu['nvcc'] == []
     assert extra not in cpu['include_dirs']
@@ -78,28 +132,52 @@ def test_patched_setup_gives_both_compilers_the_standard(mmcv_src):
     assert cuda['sources'] - cpu['sources'] == 59
 
     # Idempotent: a resumed build patches nothing twice.
-    text = open(osp.join(mmcv_src, 'setup.py')).read()
-    assert patch_mmcv.patch(mmcv_src, 'c++20', [extra]) == []
-    assert open(osp.join(mmcv_src, 'setup.py')).read() == text
+    text = (mmcv_src / 'setup.py').read_text()
+    assert changes(patch_mmcv(mmcv_src, '--cxx-std', 'c++20', '--cuda-home',
+                              nvcc_only, fake_torch_site=pip_cuda_site)) == []
+    assert (mmcv_src / 'setup.py').read_text() == text
 
 
 def test_patch_names_the_file_when_it_does_not_apply(tmp_path):
     (tmp_path / 'setup.py').write_text('from setuptools import setup\n')
-    with pytest.raises(SystemExit) as e:
-        patch_mmcv.patch(str(tmp_path), 'c++20')
-    assert str(tmp_path / 'setup.py') in str(e.value)
-    assert 'mmcv 2.1.0' in str(e.value)
+    proc = patch_mmcv(tmp_path, '--cxx-std', 'c++20')
+    assert proc.returncode == 1
+    assert str(tmp_path / 'setup.py') in proc.stderr
+    assert 'mmcv 2.1.0' in proc.stderr
 
 
-def test_cuda_math_headers_come_from_torch_only_when_missing(tmp_path):
+def test_cuda_math_headers_come_from_torch_only_when_missing(
+        tmp_path, pip_cuda_site):
+    """The include path grows only when the toolkit lacks the headers
+    (a setup.py that only has the lines patched, nothing built)."""
+    def fresh(name):
+        src = tmp_path / name
+        src.mkdir()
+        (src / 'setup.py').write_text(
+            "args = ['-std=c++17']\n"
+            'from pkg_resources import DistributionNotFound, '
+            'get_distribution, parse_version\n'
+            "            include_dirs.append(os.path.abspath("
+            "'./mmcv/ops/csrc/common/cuda'))\n")
+        return src
+
     full = tmp_path / 'full'
     (full / 'include').mkdir(parents=True)
     (full / 'include' / 'cusparse.h').write_text('')
-    assert patch_mmcv.pip_cuda_include_dirs(str(full)) == []
-    dirs = patch_mmcv.pip_cuda_include_dirs(str(tmp_path / 'nvcc_only'))
-    assert all(osp.isdir(d) and osp.basename(d) == 'include' for d in dirs)
+    made = changes(patch_mmcv(fresh('a'), '--cxx-std', 'c++20',
+                              '--cuda-home', full,
+                              fake_torch_site=pip_cuda_site))
+    assert not any(c.startswith('include path') for c in made)
+    made = changes(patch_mmcv(fresh('b'), '--cxx-std', 'c++20',
+                              '--cuda-home', tmp_path / 'nvcc_only',
+                              fake_torch_site=pip_cuda_site))
+    assert made[-1] == ('include path += '
+                        f'{pip_cuda_site / "nvidia" / "cu13" / "include"}')
     import torch
     if torch.version.cuda:  # a pip CUDA build of torch ships cusparse.h
+        made = changes(patch_mmcv(fresh('c'), '--cxx-std', 'c++20',
+                                  '--cuda-home', tmp_path / 'nvcc_only'))
+        dirs = made[-1][len('include path += '):].split()
         assert any(osp.exists(osp.join(d, 'cusparse.h')) for d in dirs)
 
 
@@ -113,7 +191,7 @@ def test_wheelhouse_has_every_requirement_of_setup_py():
                 and getattr(n.func, 'id', '') == 'setup')
     kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords
           if k.arg in ('install_requires', 'extras_require')}
-    script = open(osp.join(ROOT, 'tools', 'wheelhouse.sh')).read()
+    script = open(osp.join(ROOT, 'tools', 'setup', 'wheelhouse.sh')).read()
     reqs = re.findall(r"'([^']+)'|(\b[a-z][\w-]*\b)", re.search(
         r'^REQS=\((.*?)^\)', script, re.S | re.M).group(1))
     reqs = [a or b for a, b in reqs]
@@ -126,7 +204,7 @@ def test_wheelhouse_has_every_requirement_of_setup_py():
 
 def _offline_setup(wheelhouse, **env):
     return subprocess.run(
-        ['bash', 'tools/offline_setup.sh', str(wheelhouse)], cwd=ROOT,
+        ['bash', 'tools/setup/offline_setup.sh', str(wheelhouse)], cwd=ROOT,
         env=dict(os.environ, PYTHON=sys.executable, **env),
         capture_output=True, text=True, timeout=120)
 
@@ -233,7 +311,6 @@ def test_parity_counts_what_the_device_changed(tmp_path, monkeypatch, case):
     0.5), so each matches its twin only: the counts below follow."""
     import copy
 
-    gpu_table7 = _load('gpu_table7', 'tools/gpu_table7.py')
     changes = dict(shift=[0], relabel=[1], rescore=[(2, 0.02), (3, 0.004)],
                    drop=[-1])
     if case == 'one_image_relabelled':
@@ -246,18 +323,17 @@ def test_parity_counts_what_the_device_changed(tmp_path, monkeypatch, case):
                                                   **changes)
         return twin
 
-    monkeypatch.setattr(gpu_table7, 'copy', type(
+    monkeypatch.setattr(gpu, 'copy', type(
         'copy', (), dict(deepcopy=staticmethod(deepcopy),
                          copy=staticmethod(copy.copy))))
-    args = gpu_table7.parse_args([
-        '--out-dir', str(tmp_path), '--device', 'cpu', '--shape', '96',
-        '128', '--parity-images', '2'])
-    results = gpu_table7.Results(args, env={})
+    settings = gpu.GPUSettings(out_dir=str(tmp_path), device='cpu',
+                               shape=(96, 128), parity_images=2)
+    results = gpu.Results(settings, env={})
     if case == 'four_changed':
-        gpu_table7.parity(args, results)
+        gpu.parity(settings, results)
     else:
         with pytest.raises(RuntimeError, match='100/200 detections match'):
-            gpu_table7.parity(args, results)
+            gpu.parity(settings, results)
     check = results.checks['parity']
     # score_thr 0: each image has its max_per_img = 100 detections.
     if case == 'four_changed':
@@ -283,12 +359,11 @@ def test_a_run_cut_off_leaves_the_levels_already_measured(tmp_path,
     """The JSON and the table are on disk after each level; a level that
     fails is recorded, the next one still runs, and the exit status says
     so."""
-    gpu_table7 = _load('gpu_table7', 'tools/gpu_table7.py')
     out = tmp_path / 'out'
     seen = []
 
-    def measure(args, precision):
-        (level,) = args.levels
+    def measure(timing, precision):
+        (level,) = timing.levels
         if seen:  # what a run cut off here would have left
             on_disk = json.loads((out / 'table7.json').read_text())
             seen.append((len(on_disk['rows']), on_disk['complete']))
@@ -296,17 +371,17 @@ def test_a_run_cut_off_leaves_the_levels_already_measured(tmp_path,
             seen.append(None)
         if level == '140M':
             raise RuntimeError('CUDA out of memory')
-        return [dict(family=f, level=level, config=f'lighthead_{f}', precision=precision,
-                     images_per_s=10.0, iqr_s=0.0, noisy=False,
-                     peak_mem_mb=1.0, mmap=None, paper_mmap=20.0,
-                     paper_images_per_s=100, mflops=40)
-                for f in args.families]
+        return [dict(family=f, level=level, config=f'lighthead_{f}',
+                     precision=precision, images_per_s=10.0, iqr_s=0.0,
+                     noisy=False, peak_mem_mb=1.0, mmap=None,
+                     paper_mmap=20.0, paper_images_per_s=100, mflops=40)
+                for f in timing.families]
 
-    monkeypatch.setattr(gpu_table7.table7_tool, 'measure', measure)
-    status = gpu_table7.main([
-        '--out-dir', str(out), '--device', 'cpu', '--precisions', 'fp32',
-        '--cells', 'shufflenetv2_40m', 'xception_40m', 'shufflenetv2_140m',
-        'shufflenetv2_300m', '--no-peer', '--no-checks'])
+    monkeypatch.setattr(gpu, 'measure', measure)
+    status = gpu.run(gpu.GPUSettings(
+        out_dir=str(out), device='cpu', precisions=['fp32'],
+        cells=['shufflenetv2_40m', 'xception_40m', 'shufflenetv2_140m',
+               'shufflenetv2_300m'], peer=False, checks=False))
     assert status == 1
     assert seen == [None, (2, False), (2, False)]
     result = json.loads((out / 'table7.json').read_text())

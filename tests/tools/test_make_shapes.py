@@ -1,5 +1,5 @@
-"""tools/data/make_shapes.py: the embedded shapes dataset (COCO format)."""
-import importlib.util
+"""The embedded shapes dataset (COCO format): the generator
+(shufflenet_det.datasets.shapes) and tools/data/make_shapes.py."""
 import json
 import os
 import os.path as osp
@@ -12,14 +12,10 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools import mask as mask_utils
 
+from shufflenet_det.datasets import shapes
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'data', 'make_shapes.py')
-
-# The tool loads the generator without importing the package (torch, mmdet).
-_spec = importlib.util.spec_from_file_location('make_shapes', TOOL)
-make_shapes = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_shapes)
-shapes = make_shapes.shapes
 
 # Seed 0's train image 4 has no objects, so this small set has one.
 SMALL = dict(num_train=6, num_val=3, seed=0)
@@ -175,9 +171,11 @@ def test_size_options(tmp_path):
     assert {(im['width'], im['height']) for im in coco['images']} == \
         {(200, 150)}
     assert coco['info']['generator_args']['min_size'] == [200, 150]
-    with pytest.raises(SystemExit):
-        make_shapes.parse_args(['--size', '200', '150',
-                                '--min-size', '100', '100'])
+    rc = subprocess.run(
+        [sys.executable, TOOL, '--out', str(tmp_path / 'no'), '--size', '200',
+         '150', '--min-size', '100', '100'], capture_output=True, text=True)
+    assert rc.returncode == 2
+    assert '--size excludes --min-size and --max-size' in rc.stderr
     with pytest.raises(ValueError, match='exceeds'):
         _generate(tmp_path / 'bad', min_size=(400, 300), max_size=(300, 300))
 
@@ -221,40 +219,58 @@ def test_object_options(tmp_path):
         _generate(tmp_path / 'bad2', max_objects=0)
 
 
-def test_idempotent_and_force(tmp_path, capsys):
+def test_idempotent_and_force(tmp_path):
     out = tmp_path / 'shapes'
-    args = ['--out', str(out), '--num-train', '3', '--num-val', '2']
-    assert make_shapes.main(args) == 0
+    args = dict(num_train=3, num_val=2, seed=0)
+    assert _generate(out, **args) is not None
     before = _files(out)
     mtimes = {p: os.stat(out / p).st_mtime_ns for p in before}
-    capsys.readouterr()
 
     # Same arguments: nothing is written.
-    assert make_shapes.main(args) == 0
-    assert 'already holds this dataset' in capsys.readouterr().out
+    lines = []
+    assert shapes.generate(str(out), **args, log=lines.append) is None
+    assert any('already holds this dataset' in ln for ln in lines)
     assert {p: os.stat(out / p).st_mtime_ns for p in before} == mtimes
 
-    # Different arguments: refused, untouched, unless --force.
-    assert make_shapes.main(args + ['--seed', '1']) == 1
-    assert 'seed 0, asked for 1' in capsys.readouterr().err
+    # Different arguments: refused, untouched, unless force.
+    with pytest.raises(FileExistsError, match='seed 0, asked for 1'):
+        _generate(out, num_train=3, num_val=2, seed=1)
     assert _files(out) == before
-    assert make_shapes.main(args + ['--seed', '1', '--force']) == 0
+    _generate(out, num_train=3, num_val=2, seed=1, force=True)
     _generate(tmp_path / 'fresh', num_train=3, num_val=2, seed=1)
     assert _files(out) == _files(tmp_path / 'fresh')
 
     # An incomplete dataset (an image lost) is written again.
     os.remove(out / 'val' / 'val_00001.jpg')
-    assert make_shapes.main(args + ['--seed', '1']) == 0
+    _generate(out, num_train=3, num_val=2, seed=1)
     assert _files(out) == _files(tmp_path / 'fresh')
 
     # A directory that is no dataset is never replaced.
     other = tmp_path / 'other'
     other.mkdir()
     (other / 'keep.txt').write_text('mine')
-    assert make_shapes.main(['--out', str(other), '--force']) == 1
+    with pytest.raises(FileExistsError, match='not a COCO-style dataset'):
+        _generate(other, force=True)
     assert (other / 'keep.txt').read_text() == 'mine'
     # No temporary directories are left beside the datasets.
     assert sorted(os.listdir(tmp_path)) == ['fresh', 'other', 'shapes']
+
+
+def test_cli_reuses_and_refuses(tmp_path):
+    """The tool on an existing dataset: the same arguments do nothing
+    (status 0), others are refused with one line (status 1)."""
+    out = tmp_path / 'shapes'
+    _generate(out, num_train=3, num_val=2, seed=0)
+    args = [sys.executable, TOOL, '--out', str(out), '--num-train', '3',
+            '--num-val', '2']
+    rc = subprocess.run(args, capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stderr
+    assert 'already holds this dataset' in rc.stdout
+    rc = subprocess.run(args + ['--seed', '1'], capture_output=True,
+                        text=True)
+    assert rc.returncode == 1
+    assert rc.stderr.startswith('error: ') and 'seed 0, asked for 1' in \
+        rc.stderr
 
 
 def test_atomic_on_failure(tmp_path, monkeypatch):
@@ -277,13 +293,8 @@ def test_atomic_on_failure(tmp_path, monkeypatch):
 
 
 def test_mmdet_coco_dataset(dataset):
-    try:
-        from mmcv.ops import nms  # noqa: F401
-    except ImportError as e:
-        pytest.skip(f'mmdet.datasets needs mmcv with its ops ({e}); '
-                    'build it with tools/install_mmcv.sh')
     from mmengine.registry import init_default_scope
-    from mmdet.datasets import CocoDataset
+    from mmdet.registry import DATASETS
 
     # Unscoped names under the mmdet scope, as mmdet's own configs; a
     # scoped 'mmdet.X' is not found for mmcv's transforms once the mmdet
@@ -291,15 +302,18 @@ def test_mmdet_coco_dataset(dataset):
     init_default_scope('mmdet')
     with open(dataset / 'annotations' / 'instances_train.json') as f:
         coco = json.load(f)
-    ds = CocoDataset(
+    # The classes and palette come with the type (ShapesDataset.METAINFO).
+    ds = DATASETS.build(dict(
+        type='ShapesDataset',
         data_root=str(dataset) + '/',
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='train/'),
-        metainfo=dict(classes=shapes.CLASSES, palette=shapes.PALETTE),
         filter_cfg=dict(filter_empty_gt=True, min_size=0),
         pipeline=[dict(type='LoadImageFromFile'),
                   dict(type='LoadAnnotations', with_bbox=True,
-                       with_mask=True)])
+                       with_mask=True)]))
+    assert ds.metainfo['classes'] == shapes.CLASSES
+    assert ds.metainfo['palette'] == shapes.PALETTE
     with_objects = {a['image_id'] for a in coco['annotations']}
     assert len(ds) == len(with_objects) == SMALL['num_train'] - 1
     sample = ds[0]

@@ -1,9 +1,13 @@
-"""tools/detect_cuda.py: when the set-up builds mmcv's ops with CUDA, for
-which architectures, and the one line that says why (each machine
-simulated); tools/install_mmcv.sh on this machine."""
-import importlib.util
+"""tools/setup/detect_cuda.py: when the set-up builds mmcv's ops with CUDA,
+for which architectures, and the one line that says why (each machine
+simulated in the script's own process by a sitecustomize module);
+tools/setup/install_mmcv.sh on this machine.
+
+The set-up scripts run before the package is installed, so they are run
+here as the set-up runs them: as commands."""
+import json
 import os
-import os.path as osp
+import shlex
 import subprocess
 import sys
 
@@ -11,56 +15,91 @@ import pytest
 import torch
 from cli_helpers import ROOT
 
-spec = importlib.util.spec_from_file_location(
-    'detect_cuda', osp.join(ROOT, 'tools', 'detect_cuda.py'))
-detect_cuda = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(detect_cuda)
+# Loaded by Python at start-up from PYTHONPATH: makes torch report the
+# simulated machine (FAKE_MACHINE, JSON) before detect_cuda.py runs.
+SITECUSTOMIZE = """
+import json, os
+machine = json.loads(os.environ['FAKE_MACHINE'])
+import torch
+from torch.utils import cpp_extension
+gpus = [tuple(g) for g in machine['gpus']]
+torch.version.cuda = machine['torch_cuda']
+cpp_extension.CUDA_HOME = machine['cuda_home']
+torch.cuda.device_count = lambda: len(gpus)
+torch.cuda.get_device_capability = lambda i: gpus[i]
+torch.cuda.get_arch_list = lambda: ['sm_80', 'sm_90', 'compute_90']
+"""
 
 
 @pytest.fixture
-def machine(monkeypatch):
-    """Set what torch and the toolkit report: machine(torch_cuda, nvcc,
-    gpus=[(major, minor), ...])."""
+def machine(tmp_path):
+    """decide = machine(torch_cuda, nvcc, gpus=[(major, minor), ...]):
+    decide(env) runs detect_cuda.py on that machine with the variables
+    ``env`` and returns its decision, dict(device=, archs=, nvcc=,
+    reason=)."""
+    (tmp_path / 'sitecustomize.py').write_text(SITECUSTOMIZE)
 
     def set_machine(torch_cuda='13.0', nvcc='13.0', gpus=()):
-        monkeypatch.setattr(torch.version, 'cuda', torch_cuda)
-        monkeypatch.setattr(
-            detect_cuda, 'nvcc_version',
-            lambda home: ('/opt/cuda/bin/nvcc', nvcc) if nvcc else
-            (None, None))
-        monkeypatch.setattr(torch.cuda, 'device_count', lambda: len(gpus))
-        monkeypatch.setattr(torch.cuda, 'get_device_capability',
-                            lambda i: gpus[i])
-        monkeypatch.setattr(torch.cuda, 'get_arch_list',
-                            lambda: ['sm_80', 'sm_90', 'compute_90'])
+        cuda_home = None
+        if nvcc:  # a toolkit whose nvcc reports this release
+            cuda_home = tmp_path / f'cuda-{nvcc}'
+            (cuda_home / 'bin').mkdir(parents=True, exist_ok=True)
+            fake = cuda_home / 'bin' / 'nvcc'
+            fake.write_text('#!/bin/sh\necho "Cuda compilation tools, '
+                            f'release {nvcc}, V{nvcc}.88"\n')
+            fake.chmod(0o755)
+        spec = dict(torch_cuda=torch_cuda, gpus=list(gpus),
+                    cuda_home=str(cuda_home) if cuda_home else None)
+
+        def decide(env):
+            proc = run_detect_cuda(tmp_path, spec, env)
+            assert proc.returncode == 0, proc.stderr
+            decision = {}
+            for line in proc.stdout.strip().splitlines():
+                key, _, value = line.partition('=')
+                decision[key[len('OPS_'):].lower()] = shlex.split(value)[0] \
+                    if value else ''
+            return decision
+
+        decide.spec = spec
+        return decide
 
     return set_machine
 
 
+def run_detect_cuda(site, spec, env, *args):
+    """detect_cuda.py ``args`` on the machine ``spec``, with the variables
+    ``env`` (and no FORCE_CUDA or TORCH_CUDA_ARCH_LIST of the caller's)."""
+    env = dict({k: v for k, v in os.environ.items()
+                if k not in ('FORCE_CUDA', 'TORCH_CUDA_ARCH_LIST')},
+               PYTHONPATH=str(site), FAKE_MACHINE=json.dumps(spec), **env)
+    return subprocess.run(
+        [sys.executable, 'tools/setup/detect_cuda.py', *args], cwd=ROOT,
+        env=env, capture_output=True, text=True, timeout=300)
+
+
 def test_gpu_and_matching_nvcc_build_cuda_for_the_visible_gpus(machine):
-    machine(gpus=[(9, 0), (8, 0), (9, 0)])
-    d = detect_cuda.decide({})
+    decide = machine(gpus=[(9, 0), (8, 0), (9, 0)])
+    d = decide({})
     assert d['device'] == 'cuda' and d['archs'] == '8.0;9.0'
     assert d['nvcc'] == '13.0'
     assert 'CUDA toolchain found' in d['reason']
 
 
 def test_nvcc_without_gpu_builds_for_the_cpu(machine):
-    machine(gpus=[])
-    d = detect_cuda.decide({})
+    d = machine(gpus=[])({})
     assert d['device'] == 'cpu'
     assert d['reason'].startswith('no GPU is visible to torch')
 
 
 def test_force_cuda_overrides_both_ways(machine):
-    machine(gpus=[])
-    d = detect_cuda.decide({'FORCE_CUDA': '1'})
+    decide = machine(gpus=[])
+    d = decide({'FORCE_CUDA': '1'})
     # No GPU to read architectures from: torch's own list.
     assert d['device'] == 'cuda' and d['archs'] == '8.0;9.0'
-    d = detect_cuda.decide({'FORCE_CUDA': '1', 'TORCH_CUDA_ARCH_LIST': '9.0'})
+    d = decide({'FORCE_CUDA': '1', 'TORCH_CUDA_ARCH_LIST': '9.0'})
     assert d['archs'] == '9.0'
-    machine(gpus=[(9, 0)])
-    d = detect_cuda.decide({'FORCE_CUDA': '0'})
+    d = machine(gpus=[(9, 0)])({'FORCE_CUDA': '0'})
     assert d['device'] == 'cpu' and d['reason'].startswith('FORCE_CUDA=0')
 
 
@@ -70,19 +109,29 @@ def test_force_cuda_overrides_both_ways(machine):
     ('13.0', '12.4', 'nvcc 12.4 does not match torch\'s CUDA 13.0'),
 ])
 def test_unusable_toolchain(machine, torch_cuda, nvcc, reason):
-    machine(torch_cuda=torch_cuda, nvcc=nvcc, gpus=[(9, 0)])
-    d = detect_cuda.decide({})
+    decide = machine(torch_cuda=torch_cuda, nvcc=nvcc, gpus=[(9, 0)])
+    d = decide({})
     assert d['device'] == 'cpu' and reason in d['reason']
     # FORCE_CUDA=1 cannot be honoured: said before a build fails half-way.
-    d = detect_cuda.decide({'FORCE_CUDA': '1'})
+    d = decide({'FORCE_CUDA': '1'})
     assert d['device'] == 'error' and reason in d['reason']
 
 
-def test_installed_mmcv_matches_the_decision():
-    has_cuda = torch.cuda.is_available()  # CI: CPU ops, as built here
-    if not has_cuda:
-        assert detect_cuda.installed_matches(dict(device='cpu'))
-        assert not detect_cuda.installed_matches(dict(device='cuda'))
+@pytest.mark.skipif(torch.cuda.is_available(), reason='a machine without '
+                    'a GPU')
+def test_installed_mmcv_matches_the_decision(machine, tmp_path):
+    """--check-installed: exit 0 when the installed mmcv's ops are those
+    decided, 1 otherwise (CI: CPU ops, as built here)."""
+    from mmcv.ops import get_compiling_cuda_version
+    cuda_ops = get_compiling_cuda_version() != 'not available'
+    cpu = machine(torch_cuda=None, gpus=[]).spec
+    proc = run_detect_cuda(tmp_path, cpu, {}, '--check-installed')
+    assert proc.returncode == int(cuda_ops), proc.stderr
+    assert proc.stdout.startswith('CPU ops: ')
+    cuda = machine(gpus=[(9, 0)]).spec
+    proc = run_detect_cuda(tmp_path, cuda, {}, '--check-installed')
+    assert proc.returncode == int(not cuda_ops), proc.stderr
+    assert proc.stdout.startswith('CUDA ops: CUDA toolchain found')
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='a machine without '
@@ -92,7 +141,7 @@ def test_install_mmcv_says_why_it_builds_cpu_ops():
     and does nothing else."""
     env = dict(os.environ, PYTHON=sys.executable)
     env.pop('FORCE_CUDA', None)
-    proc = subprocess.run(['bash', 'tools/install_mmcv.sh'], cwd=ROOT,
+    proc = subprocess.run(['bash', 'tools/setup/install_mmcv.sh'], cwd=ROOT,
                           env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr

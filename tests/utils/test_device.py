@@ -2,7 +2,7 @@
 (CI has no GPU): CUDA unavailable, mmcv's ops built for the CPU only, mmcv's
 CUDA ops not running on the GPU. Each ends in exit status 1 and one line
 naming the fix, before any work starts."""
-import importlib.util
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -16,14 +16,14 @@ from shufflenet_det.utils.device import check_device, cuda_problem
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'lighthead_v2star.py')
 
-
-def load_tool(name):
-    path = osp.join(ROOT, 'tools', *name.split('/')) + '.py'
-    spec = importlib.util.spec_from_file_location(
-        'tool_' + name.replace('/', '_'), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# Loaded by Python at start-up from PYTHONPATH: the gpu_but_cpu_mmcv
+# fixture's machine, in a tool's own process.
+GPU_BUT_CPU_MMCV = """
+from shufflenet_det.utils import device
+import torch
+torch.cuda.is_available = lambda: True
+device.mmcv_cuda_version = lambda: None
+"""
 
 
 @pytest.fixture
@@ -92,23 +92,30 @@ def test_mmcv_version_of_this_build():
     ('tools/train.py', [CONFIG]),
     ('tools/test.py', [CONFIG, 'missing.pth']),
 ])
-def test_tools_stop_before_work_with_cpu_only_mmcv(tool, args,
-                                                   gpu_but_cpu_mmcv, capsys):
-    module = load_tool(tool[len('tools/'):-len('.py')])
-    called = []
-    # Nothing else may run: the config is not even read.
-    stubs = [m for m in ('build_detector', 'build_config',
-                                       'measure') if hasattr(module, m)]
-    for name in stubs:
-        setattr(module, name, lambda *a, **k: called.append(name))
-    with pytest.raises(SystemExit) as e:
-        module.main(args)
-    msg = str(e.value.code)
-    assert 'FORCE_CUDA=1 make setup' in msg and '\n' not in msg
+def test_tools_stop_before_work_with_cpu_only_mmcv(tool, args, tmp_path):
+    """Each tool in its own process, on a machine where torch sees a GPU
+    and mmcv's ops were built for the CPU only."""
+    (tmp_path / 'sitecustomize.py').write_text(GPU_BUT_CPU_MMCV)
+    work_dir = tmp_path / 'work_dir'
+    if tool in ('tools/train.py', 'tools/test.py'):
+        args = args + ['--work-dir', str(work_dir)]
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.run([sys.executable, tool, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr[-3000:]
+    msg = lines[0]
+    assert msg.startswith('error: mmcv\'s ops (NMS, RoIAlign) were built '
+                          'for the CPU only')
+    assert 'FORCE_CUDA=1 make setup' in msg
     # The CPU way out: the option where the tool has one, else hiding the GPU.
     assert msg.endswith('--device cpu' if '--device' in args else
                         'run on the CPU with CUDA_VISIBLE_DEVICES=""')
-    assert called == []
+    # Nothing else ran: no progress printed, no work_dir (not even for an
+    # error log) made.
+    assert proc.stdout == ''
+    assert not work_dir.exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a machine '

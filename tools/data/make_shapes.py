@@ -14,25 +14,10 @@ on a complete dataset does nothing; a different dataset at ``OUT`` is
 replaced only with ``--force``.
 """
 import argparse
-import importlib.util
-import os.path as osp
 import sys
 import time
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _load_shapes():
-    # By path: importing the package would import torch and mmdet (seconds),
-    # and the generator needs only numpy, OpenCV and pycocotools.
-    path = osp.join(REPO, 'shufflenet_det', 'datasets', 'shapes.py')
-    spec = importlib.util.spec_from_file_location('_shapes', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-shapes = _load_shapes()
+from shufflenet_det.datasets import shapes
 
 
 def parse_args(argv=None):

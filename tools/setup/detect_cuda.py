@@ -1,10 +1,11 @@
 """Which ops to build mmcv with: CUDA when this machine can build and run
-them, the CPU otherwise. Used by tools/install_mmcv.sh and tools/setup.sh.
+them, the CPU otherwise. Used by tools/setup/install_mmcv.sh and
+tools/setup/setup.sh.
 
-    python tools/detect_cuda.py            # shell assignments, for eval
-    python tools/detect_cuda.py --explain  # the one-line decision
-    python tools/detect_cuda.py --check-installed  # the decision; exit 0 when
-                                                   # the installed mmcv matches
+    python tools/setup/detect_cuda.py            # shell assignments, for eval
+    python tools/setup/detect_cuda.py --explain  # the one-line decision
+    python tools/setup/detect_cuda.py --check-installed
+        # the decision; exit 0 when the installed mmcv matches
 
 CUDA ops are chosen when all of these hold (FORCE_CUDA=0/1 overrides):
 torch is a CUDA build; nvcc is found where torch's cpp_extension looks for it

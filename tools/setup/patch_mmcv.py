@@ -1,8 +1,8 @@
 """Patch an unpacked mmcv 2.1.0 source tree so that its ops build with the
-torch and CUDA toolkit at hand. Used by tools/install_mmcv.sh.
+torch and CUDA toolkit at hand. Used by tools/setup/install_mmcv.sh.
 
-    python tools/patch_mmcv.py SRC --cxx-std c++20 [--cuda-home DIR]
-    python tools/patch_mmcv.py SRC --print-flags   # what setup.py would pass
+    python tools/setup/patch_mmcv.py SRC --cxx-std c++20 [--cuda-home DIR]
+    python tools/setup/patch_mmcv.py SRC --print-flags  # setup.py's flags
 
 What it changes, each for a reason that the stock archive cannot know about:
 

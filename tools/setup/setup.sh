@@ -7,21 +7,21 @@
 #
 # mmcv's ops are built with CUDA kernels when torch is a CUDA build, nvcc
 # matches it and a GPU is visible, for the CPU otherwise; either way one line
-# says which and why (tools/detect_cuda.py).
+# says which and why (tools/setup/detect_cuda.py).
 #
-#   bash tools/setup.sh            # or: make setup
+#   bash tools/setup/setup.sh            # or: make setup
 #
 # Environment overrides:
 #   PYTHON        interpreter that creates the venv (default python3)
 #   VENV          where the venv goes (default .venv)
 #   TORCH_SPEC    torch packages to install (default "torch==2.14.1 torchvision==0.29.1")
 #   FORCE_CUDA    1: CUDA ops even without a visible GPU; 0: CPU ops only
-#   TORCH_CUDA_ARCH_LIST, MAX_JOBS   passed to tools/install_mmcv.sh
+#   TORCH_CUDA_ARCH_LIST, MAX_JOBS   passed to tools/setup/install_mmcv.sh
 #
-# A machine without network that has its own torch: tools/wheelhouse.sh and
-# tools/offline_setup.sh instead (docs/gpu.md).
+# A machine without network that has its own torch: tools/setup/wheelhouse.sh
+# and tools/setup/offline_setup.sh instead (docs/gpu.md).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
@@ -31,15 +31,15 @@ STAMP="$VENV/.shufflenet_det_setup"
 
 step() { printf '\n==> [%s] %s\n' "$1" "$2"; }
 smoke() {
-  "$VPY" -c 'import shufflenet_det, mmdet, mmpretrain; from mmcv.ops import nms, RoIAlign
-import importlib.util as u; assert u.find_spec("onnx") and u.find_spec("onnxruntime")' 2>/dev/null
+  "$VPY" -c 'import shufflenet_det, mmdet, mmpretrain, onnx, onnxruntime
+from mmcv.ops import nms, RoIAlign' 2>/dev/null
 }
 # What the set-up depends on: if none of it changed, the smoke check passes
 # and mmcv's ops are still the right ones (e.g. no GPU has appeared since a
 # CPU build), there is nothing to do.
-fingerprint=$(cat setup.py tools/setup.sh tools/install_mmcv.sh tools/detect_cuda.py | cksum)
+fingerprint=$(cat setup.py tools/setup/{setup.sh,install_mmcv.sh,detect_cuda.py} | cksum)
 if [ -x "$VPY" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$fingerprint" ] && smoke &&
-   ops=$("$VPY" tools/detect_cuda.py --check-installed 2>/dev/null); then
+   ops=$("$VPY" tools/setup/detect_cuda.py --check-installed 2>/dev/null); then
   echo "==> Set-up is complete ($VENV; mmcv $ops). Nothing to do."
   exit 0
 fi
@@ -62,10 +62,10 @@ else
   "$VPY" -c 'import torch, torchvision' || { echo "torch failed to install" >&2; exit 1; }
 fi
 
-step 3/5 "mmcv with compiled ops (tools/install_mmcv.sh)"
+step 3/5 "mmcv with compiled ops (tools/setup/install_mmcv.sh)"
 # Installed even when FORCE_CUDA=1 builds CUDA ops without a GPU here (the
 # set-up's own environment; install_mmcv.sh alone only caches that wheel).
-PYTHON="$VPY" MMCV_INSTALL="${MMCV_INSTALL:-1}" bash tools/install_mmcv.sh
+PYTHON="$VPY" MMCV_INSTALL="${MMCV_INSTALL:-1}" bash tools/setup/install_mmcv.sh
 
 step 4/5 "mmengine, mmdet, pycocotools, pytest, mmpretrain, onnx, onnxruntime and shufflenet_det (editable)"
 # mmpretrain's, onnx's and onnxruntime's requirements leave torch, mmcv,

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Set the project up on a machine without network that already has torch and
 # torchvision (a GPU cluster node, an image with torch preinstalled), from a
-# folder made by tools/wheelhouse.sh: nothing is downloaded, torch is left as
-# it is, and mmcv's ops are built there, for the GPU it finds, on all cores.
+# folder made by tools/setup/wheelhouse.sh: nothing is downloaded, torch is left
+# as it is, and mmcv's ops are built there, for the GPU it finds, on all cores.
 #
-#   bash tools/offline_setup.sh WHEELHOUSE
+#   bash tools/setup/offline_setup.sh WHEELHOUSE
 #
 # Environment:
 #   PYTHON   the interpreter that has torch (default python3). Inside a
@@ -12,16 +12,16 @@
 #            VENV (default .venv) is made on top of it
 #            (--system-site-packages: its torch, numpy, cv2... stay in use).
 #   VENV, MAX_JOBS (default: all cores), FORCE_CUDA, TORCH_CUDA_ARCH_LIST:
-#            as for tools/setup.sh and tools/install_mmcv.sh.
+#            as for tools/setup/setup.sh and tools/setup/install_mmcv.sh.
 #
 # Needs torch >= 2.1 (the oldest with torch.utils.flop_counter, which the
 # FLOPs tools use); tested with torch 2.11.0 (Python 3.12) and 2.14.1
 # (Python 3.11). Ends with a smoke check; docs/gpu.md has the whole recipe.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 [ $# -eq 1 ] || { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 WH=$(cd "$1" 2>/dev/null && pwd) || {
-  echo "offline_setup.sh: no folder $1 (make it with tools/wheelhouse.sh)" >&2
+  echo "offline_setup.sh: no folder $1 (make it with tools/setup/wheelhouse.sh)" >&2
   exit 1; }
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
@@ -32,7 +32,7 @@ step() { printf '\n==> [%s] %s (%d s)\n' "$1" "$2" $(( $(date +%s) - start )); }
 SDIST=$(ls "$WH"/mmcv-*.tar.gz 2>/dev/null | head -1 || true)
 if [ -z "$SDIST" ] || ! ls "$WH"/mmengine-*.whl >/dev/null 2>&1; then
   echo "offline_setup.sh: $WH has no mmcv-*.tar.gz or mmengine wheel: make" \
-       "it with tools/wheelhouse.sh on a machine with network." >&2
+       "it with tools/setup/wheelhouse.sh on a machine with network." >&2
   exit 1
 fi
 # Every pip call below, install_mmcv.sh's included, reads only the folder.
@@ -71,8 +71,12 @@ step 2/5 "mmengine, mmdet, pycocotools and their requirements from $WH"
 # (opencv-python-headless, a conda OpenCV), its other requirements only.
 "$VPY" -m pip install -q --no-deps "$WH"/mmengine-*.whl
 mapfile -t REQS < <("$VPY" - <<'PY'
-import importlib.metadata as md, importlib.util, re
-have_cv2 = importlib.util.find_spec('cv2') is not None
+import importlib, importlib.metadata as md, re
+try:
+    importlib.import_module('cv2')
+    have_cv2 = True
+except ImportError:
+    have_cv2 = False
 for req in md.requires('mmengine') or []:
     name = re.match(r'[A-Za-z0-9_.-]+', req).group(0).lower()
     if ';' in req or (have_cv2 and name.startswith('opencv')):
@@ -89,11 +93,11 @@ fi
 step 3/5 "shufflenet_det (editable, no dependency resolution: torch stays)"
 "$VPY" -m pip install -q --no-deps --no-build-isolation -e .
 
-step 4/5 "mmcv's ops from $(basename "$SDIST") (tools/install_mmcv.sh)"
+step 4/5 "mmcv's ops from $(basename "$SDIST") (tools/setup/install_mmcv.sh)"
 # nproc alone would honour OMP_NUM_THREADS, often 1 on such machines.
 PYTHON="$VPY" MMCV_SDIST="$SDIST" \
   MAX_JOBS="${MAX_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}" \
-  bash tools/install_mmcv.sh
+  bash tools/setup/install_mmcv.sh
 
 step 5/5 "Smoke check"
 "$VPY" - <<'PY'

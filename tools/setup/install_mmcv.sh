@@ -4,27 +4,27 @@
 #
 # mmdet 3.3 needs mmcv >=2.0.0rc4,<2.2.0. PyPI has mmcv 2.1.0 only as a source
 # archive, and that archive pins -std=c++14/17 while recent torch headers need a
-# newer standard, so tools/patch_mmcv.py sets both compilers' flag to the one
-# torch's own cpp_extension uses (and, for CUDA, adds the math headers that
+# newer standard, so tools/setup/patch_mmcv.py sets both compilers' flag to the
+# one torch's own cpp_extension uses (and, for CUDA, adds the math headers that
 # torch's pip wheels ship when the toolkit lacks them).
 # The built wheel is cached, keyed by mmcv, torch, Python and device, so a second
 # set-up installs it in seconds.
 #
-# CPU or CUDA ops: tools/detect_cuda.py decides. CUDA ops when torch is a CUDA
-# build, nvcc matches its CUDA version and a GPU is visible (built for the
+# CPU or CUDA ops: tools/setup/detect_cuda.py decides. CUDA ops when torch is a
+# CUDA build, nvcc matches its CUDA version and a GPU is visible (built for the
 # visible GPUs' architectures); the CPU otherwise, and the reason is printed.
 # FORCE_CUDA=0/1 overrides; TORCH_CUDA_ARCH_LIST sets the architectures.
 #
 # Usage (inside any virtual environment that already has torch):
-#   PYTHON=.venv/bin/python bash tools/install_mmcv.sh
+#   PYTHON=.venv/bin/python bash tools/setup/install_mmcv.sh
 # GPU build on a machine without a GPU (e.g. to carry the wheel to one): the
 # wheel is built and cached but not installed, since its ops could not run here
 # (MMCV_INSTALL=1 installs it all the same):
-#   FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="8.0;9.0" bash tools/install_mmcv.sh
+#   FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="8.0;9.0" bash tools/setup/install_mmcv.sh
 #
 # Also: MMCV_SDIST=path/mmcv-2.1.0.tar.gz builds from that archive (offline;
-# tools/offline_setup.sh); MMCV_BUILD_DIR=dir builds there and keeps it, so a
-# build that failed or was cut off resumes with the files already compiled.
+# tools/setup/offline_setup.sh); MMCV_BUILD_DIR=dir builds there and keeps it,
+# so a build that failed or was cut off resumes with the files already compiled.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Prepare, on a machine with network, a folder with everything this project
 # needs beyond torch and torchvision, for another machine that has torch but
-# no network (tools/offline_setup.sh installs from it; docs/gpu.md).
+# no network (tools/setup/offline_setup.sh installs from it; docs/gpu.md).
 #
-#   bash tools/wheelhouse.sh OUT_DIR [--python 3.12] [--glibc 2.28]
+#   bash tools/setup/wheelhouse.sh OUT_DIR [--python 3.12] [--glibc 2.28]
 #                            [--exclude "NAME ..."] [--no-onnx]
 #
 #   --python    the target's Python version (default: this python3's)
@@ -100,10 +100,10 @@ PIP_BUILD_CONSTRAINT="$TMP/sdist-constraint.txt" "$PYTHON" -m pip download -q \
   --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$OUT"
 
 {
-  echo "# tools/wheelhouse.sh: CPython $PY_VERSION, glibc $GLIBC x86-64, $(date -u +%F)"
+  echo "# tools/setup/wheelhouse.sh: CPython $PY_VERSION, glibc $GLIBC x86-64, $(date -u +%F)"
   echo "# excluded (the target has them): torch torchvision triton nvidia-*$EXCLUDE"
   cat "$TMP/pins.txt"
   echo "mmcv==$MMCV_VERSION (source)"
 } > "$OUT/manifest.txt"
 say "Done: $(find "$OUT" -maxdepth 1 -name '*.whl' | wc -l) wheels + mmcv-$MMCV_VERSION.tar.gz, $(du -sh "$OUT" | cut -f1) in $OUT."
-say "On the target: bash tools/offline_setup.sh $OUT"
+say "On the target: bash tools/setup/offline_setup.sh $OUT"
