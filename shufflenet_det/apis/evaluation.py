@@ -1,5 +1,5 @@
-"""COCO evaluation of exported graphs in ONNX Runtime, beside PyTorch, on a
-config's test set (``tools/deployment/eval_onnx.py`` is the command line),
+"""COCO evaluation of exported graphs in ONNX Runtime or OpenVINO, beside
+PyTorch, on a config's test set (``tools/deployment/eval_onnx.py`` is the command line),
 and how far apart their detections are
 (:func:`~shufflenet_det.deploy.parity.match_detections`)."""
 import os.path as osp
@@ -9,12 +9,14 @@ import numpy as np
 import torch
 
 from ..deploy.parity import match_detections
-from .onnxruntime import OnnxRuntimeDetector
+from .onnxruntime import OnnxRuntimeDetector, OpenVINODetector
 
 # How int8 detections are matched to fp32's: int8 rounding moves boxes by
 # a pixel or two and scores by a few hundredths (docs/int8.md).
 INT8_MATCH = dict(iou_thr=0.8, score_tol=0.05)
 TOTALS = ('reference', 'other', 'matched')
+#: backend -> the detector that runs a graph in it.
+BACKENDS = {'onnxruntime': OnnxRuntimeDetector, 'openvino': OpenVINODetector}
 
 
 def _padded(sample):
@@ -87,31 +89,62 @@ def evaluate(cfg, detectors, model=None, log=print, reference=0,
     return results, pt_metrics, matches
 
 
-def evaluate_graphs(cfg, paths, checkpoint=None, threads=None, log=print):
+def open_graph(cfg, path, backend='onnxruntime', threads=None, fill=None,
+               precision='f32'):
+    """The graph at ``path`` checked against ``cfg`` and opened as a
+    detector of ``backend`` (:data:`BACKENDS`): an .onnx (fp32 or int8) in
+    either, an int8 IR (.xml of :func:`~shufflenet_det.deploy.openvino.
+    ov_quantize`) in OpenVINO. ``precision``: OpenVINO's.
+
+    Returns:
+        tuple: the detector and the graph's int8 parts (None: fp32).
+    """
+    from ..deploy.export import check_graph
+    from ..deploy.quantize import int8_parts
+    from ..deploy.wrapper import DeployError
+    if backend not in BACKENDS:
+        raise DeployError(f'backend {backend!r}: choose from '
+                          f'{", ".join(BACKENDS)}')
+    if str(path).endswith('.xml'):
+        from ..deploy.openvino import check_ir, ir_metadata
+        from ..deploy.quantize import METADATA_KEY
+        if backend != 'openvino':
+            raise DeployError(f'{path} is an OpenVINO IR: evaluate it with '
+                              '--backend openvino')
+        check_ir(cfg, path)
+        parts = ir_metadata(path, METADATA_KEY)
+    else:
+        check_graph(cfg, path)
+        parts = int8_parts(path)
+    kwargs = dict(precision=precision) if backend == 'openvino' else {}
+    return BACKENDS[backend](path, threads, fill, **kwargs), parts
+
+
+def evaluate_graphs(cfg, paths, checkpoint=None, threads=None, log=print,
+                    backend='onnxruntime', precision='f32'):
     """Evaluate the graphs at ``paths`` (fp32 or int8; each checked against
-    ``cfg``), and ``checkpoint`` in PyTorch if given, on ``cfg``'s test
-    set; int8 graphs are matched to the first fp32 graph as well
-    (:data:`INT8_MATCH`).
+    ``cfg``) in ``backend`` (:func:`open_graph`), and ``checkpoint`` in
+    PyTorch if given, on ``cfg``'s test set; int8 graphs are matched to
+    the first fp32 graph as well (:data:`INT8_MATCH`).
 
     Returns:
         dict: ``paths``, ``kinds`` ('fp32' or 'int8'), ``parts`` (each
         graph's int8 parts or None), ``reference`` (the fp32 graph's index
-        or None), ``match_cfg``, ``metrics``, ``pytorch_metrics``,
-        ``matches`` (:func:`evaluate`).
+        or None), ``match_cfg``, ``backend``, ``precisions`` (OpenVINO's,
+        read back from each compiled graph; None in ONNX Runtime),
+        ``metrics``, ``pytorch_metrics``, ``matches`` (:func:`evaluate`).
     """
     from mmengine.registry import init_default_scope
 
-    from ..deploy.export import check_graph
     from ..deploy.inputs import config_fill
-    from ..deploy.quantize import int8_parts
     from .detector import build_detector
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    for path in paths:
-        check_graph(cfg, path)
-    parts = [int8_parts(path) for path in paths]
-    kinds = ['fp32' if p is None else 'int8' for p in parts]
     fill = config_fill(cfg)
-    detectors = [OnnxRuntimeDetector(path, threads, fill) for path in paths]
+    opened = [open_graph(cfg, path, backend, threads, fill, precision)
+              for path in paths]
+    detectors = [d for d, _ in opened]
+    parts = [p for _, p in opened]
+    kinds = ['fp32' if p is None else 'int8' for p in parts]
     reference = kinds.index('fp32') if 'fp32' in kinds else None
     match_cfg = {i: INT8_MATCH for i, k in enumerate(kinds)
                  if k == 'int8' and reference is not None}
@@ -128,8 +161,10 @@ def evaluate_graphs(cfg, paths, checkpoint=None, threads=None, log=print):
             ) from e
         raise
     return dict(paths=list(paths), kinds=kinds, parts=parts,
-                reference=reference, match_cfg=match_cfg, metrics=metrics,
-                pytorch_metrics=pt_metrics, matches=matches)
+                reference=reference, match_cfg=match_cfg, backend=backend,
+                precisions=[getattr(d, 'precision', None)
+                            for d in detectors],
+                metrics=metrics, pytorch_metrics=pt_metrics, matches=matches)
 
 
 def summary(metrics):
@@ -146,7 +181,11 @@ def report_lines(result):
     names = [osp.basename(p) for p in result['paths']]
     kinds, metrics = result['kinds'], result['metrics']
     pt_metrics, reference = result['pytorch_metrics'], result['reference']
-    labels = [f'ONNX Runtime ({k}, {n})' for k, n in zip(kinds, names)]
+    runtime = BACKENDS[result.get('backend', 'onnxruntime')].graph_type.runtime
+    # OpenVINO's inference precision, read back, after its name.
+    precisions = result.get('precisions') or [None] * len(names)
+    labels = [f'{runtime}{" " + p if p else ""} ({k}, {n})'
+              for p, k, n in zip(precisions, kinds, names)]
     width = max(len(x) for x in labels + ['PyTorch'])
     lines = []
     for label, m, p in zip(labels, metrics, result['parts']):
@@ -166,8 +205,8 @@ def report_lines(result):
                 f'{name} against PyTorch: mAP difference '
                 f'{diff(metrics[i], pt_metrics):.2f} points; '
                 f'{m["matched"]} of {m["reference"]} PyTorch detections '
-                f'matched in ONNX Runtime (IoU >= 0.99, same label, score '
-                f'within 1e-3), ONNX Runtime {m["other"]}')
+                f'matched in {runtime} (IoU >= 0.99, same label, score '
+                f'within 1e-3), {runtime} {m["other"]}')
         if i in result['match_cfg']:
             m, kw = match['reference'], result['match_cfg'][i]
             lines.append(

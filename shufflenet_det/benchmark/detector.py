@@ -11,7 +11,14 @@ size and shape, padded to multiples of 32, in ONNX Runtime on the CPU;
 stacking the images as float32 RGB and padding with the mean colour is
 part of the timed run, as mmdet's pre-processing is part of PyTorch's) and
 ``onnxruntime-int8`` (that graph quantised to int8, calibrated on the
-benchmark's own images).
+benchmark's own images), ``openvino`` (the same graph in OpenVINO on the
+CPU, at the inference precision asked, f32 by default, and read back) and
+``openvino-int8`` (its NNCF int8 IR, the same parts quantised and
+calibrated on the same images as ``onnxruntime-int8``).
+
+Every row has the median and the interquartile range of its timed runs,
+and the 50th and 95th percentiles (``p50_s``, ``p95_s``; the report shows
+them with ``latency``): at batch 1, the latency a CPU server sees.
 """
 import copy
 import importlib
@@ -19,18 +26,23 @@ import os.path as osp
 import sys
 import tempfile
 
+import numpy as np
 import torch
 
 from ..deploy.optimize import optimize_for_inference, use_channels_last
-from ..deploy.runtime import OrtGraph
+from ..deploy.runtime import OpenVINOGraph, OrtGraph, export_padded
 from ..utils.inputs import mmdet_batch
 from .peer import PEER, build_peer
 from .timing import describe_device, time_interleaved
 
 BACKENDS = {'pytorch': 'PyTorch', 'pytorch-as-built': 'PyTorch as built',
             'onnxruntime': 'ONNX Runtime',
-            'onnxruntime-int8': 'ONNX Runtime int8'}
+            'onnxruntime-int8': 'ONNX Runtime int8', 'openvino': 'OpenVINO',
+            'openvino-int8': 'OpenVINO int8'}
 ORT_BACKENDS = ('onnxruntime', 'onnxruntime-int8')
+OV_BACKENDS = ('openvino', 'openvino-int8')
+#: the percentiles of the timed runs that every row has.
+PERCENTILES = (50, 95)
 
 
 class BenchmarkError(ValueError):
@@ -38,30 +50,77 @@ class BenchmarkError(ValueError):
     do."""
 
 
-def check_settings(backends, device, fp16=False):
-    """Refuse fp16 off CUDA, an ONNX Runtime backend off the CPU or with
-    fp16, or without onnxruntime installed."""
+def check_settings(backends, device, fp16=False, ov_precision='f32'):
+    """Refuse fp16 off CUDA, an ONNX Runtime or OpenVINO backend off the
+    CPU or with fp16, or without its runtime installed, and an OpenVINO
+    precision the CPU cannot run."""
     if fp16 and torch.device(device).type != 'cuda':
         raise BenchmarkError('--fp16 is for CUDA devices; drop it on CPU.')
-    ort_backends = [b for b in backends if b in ORT_BACKENDS]
-    if not ort_backends:
+    graph_backends = [b for b in backends if b in ORT_BACKENDS + OV_BACKENDS]
+    if not graph_backends:
         return
     if torch.device(device).type != 'cpu' or fp16:
-        raise BenchmarkError(f'--backend {ort_backends[0]} runs on the CPU, '
-                             'without autocast: use --device cpu, without '
-                             '--fp16.')
+        raise BenchmarkError(f'--backend {graph_backends[0]} runs on the '
+                             'CPU, without autocast: use --device cpu, '
+                             'without --fp16.')
+    # The graph is exported with onnx for both runtimes.
+    needs = ['onnx'] + (['onnxruntime'] if set(backends) & set(ORT_BACKENDS)
+                        else [])
     try:
-        importlib.import_module('onnxruntime')
+        for module in needs:
+            importlib.import_module(module)
     except ImportError:
-        raise BenchmarkError('--backend onnxruntime needs onnx and '
+        raise BenchmarkError(f'--backend {graph_backends[0]} needs onnx and '
                              'onnxruntime: pip install -e .[deploy] (make '
                              'setup installs them).') from None
+    if set(backends) & set(OV_BACKENDS):
+        from ..deploy.openvino import check_precision, require
+        from ..deploy.wrapper import DeployError
+        try:
+            require()
+            if 'openvino-int8' in backends:
+                require('nncf')
+            check_precision(ov_precision)
+        except DeployError as e:
+            raise BenchmarkError(str(e)) from None
+
+
+def graph_label(kind, graph):
+    """A graph backend's name in the report: OpenVINO's with the precision
+    its compiled model runs (read back; an int8 IR runs the rest at it)."""
+    if kind == 'openvino':
+        return f'OpenVINO {graph.precision}'
+    if kind == 'openvino-int8':
+        return f'OpenVINO int8 + {graph.precision}'
+    return BACKENDS[kind]
+
+
+def export_graphs(model, images, backends, shape, path, threads,
+                  ov_precision='f32'):
+    """``model`` exported once (:func:`~..deploy.runtime.export_padded`,
+    to ``path``) and opened in each graph backend of ``backends``: ``{kind:
+    graph}``. Both int8 graphs are calibrated on ``images`` (the same
+    batches)."""
+    fill = export_padded(model, len(images), shape, path)
+    root = osp.splitext(path)[0]
+    graphs = {}
+    if set(backends) & set(ORT_BACKENDS):
+        graphs['onnxruntime'] = OrtGraph(path, threads, fill)
+        if 'onnxruntime-int8' in backends:
+            graphs['onnxruntime-int8'] = graphs['onnxruntime'].int8(
+                root + '_int8.onnx', images)
+    if set(backends) & set(OV_BACKENDS):
+        graphs['openvino'] = OpenVINOGraph(path, threads, fill, ov_precision)
+        if 'openvino-int8' in backends:
+            graphs['openvino-int8'] = graphs['openvino'].int8(
+                root + '_int8.xml', images)
+    return graphs
 
 
 def benchmark_detector(model, images, name, device, backends=('pytorch', ),
                        iters=5, warmup=1, fp16=False, channels_last=False,
                        peer=False, shape=(800, 1200), threads=None,
-                       ort_profile=False, progress=True):
+                       ort_profile=False, progress=True, ov_precision='f32'):
     """Time ``model`` (a detector on ``device``, as
     :func:`shufflenet_det.apis.build_detector` builds it) on ``images``
     (host uint8 images of ``shape``) in each of ``backends``, and
@@ -70,15 +129,18 @@ def benchmark_detector(model, images, name, device, backends=('pytorch', ),
 
     ``fp16`` autocasts (CUDA); ``channels_last`` puts the PyTorch models'
     weights and images (ours as built and the peer's) in channels-last
-    layout; ``threads``: ONNX Runtime's intra-op threads (default: torch's).
+    layout; ``threads``: ONNX Runtime's and OpenVINO's intra-op threads
+    (default: torch's); ``ov_precision``: OpenVINO's inference precision.
     ``ort_profile`` adds ONNX Runtime's own per-node profile of each ONNX
     Runtime backend (:func:`shufflenet_det.deploy.profile.profile_session`).
 
     Returns:
         dict: ``results`` (one dict per timed model: ``name``, ``backend``,
-        the times and their statistics, ``images_per_s``, ``min_s``,
-        ``params_m``), ``kinds`` (the backend of each, ``'peer'`` for the
-        peer), ``backends``, ``rewrites`` (the PyTorch path's:
+        the times and their statistics, ``p50_s``, ``p95_s``,
+        ``images_per_s``, ``min_s``, ``params_m``; OpenVINO's:
+        ``precision``, read back), ``kinds`` (the backend of each,
+        ``'peer'`` for the peer), ``labels`` (how the report names each
+        backend), ``backends``, ``rewrites`` (the PyTorch path's:
         ``batchnorm_folded``, ``channels_last``) and ``profiles``.
     """
     device = torch.device(device)
@@ -89,21 +151,19 @@ def benchmark_detector(model, images, name, device, backends=('pytorch', ),
                               enabled=fp16)
 
     backends = list(dict.fromkeys(backends))
-    check_settings(backends, device, fp16)
-    ort_backends = [b for b in backends if b in ORT_BACKENDS]
+    check_settings(backends, device, fp16, ov_precision)
+    graph_backends = [b for b in backends if b in ORT_BACKENDS + OV_BACKENDS]
     batch = mmdet_batch(images)
-    names, kinds, models, runs = [], [], [], []
+    names, labels, kinds, models, runs = [], [], [], [], []
     tmp = tempfile.TemporaryDirectory()
     graphs = {}
-    if ort_backends:
-        # Exported before the PyTorch rewrites (the exporter and ONNX
-        # Runtime fold BatchNorm themselves).
-        graphs['onnxruntime'] = OrtGraph.export(
-            model, batch_size, shape, osp.join(tmp.name, 'model.onnx'),
-            threads=threads or torch.get_num_threads())
-        if 'onnxruntime-int8' in backends:
-            graphs['onnxruntime-int8'] = graphs['onnxruntime'].int8(
-                osp.join(tmp.name, 'model_int8.onnx'), images)
+    if graph_backends:
+        # Exported before the PyTorch rewrites (the exporter and the
+        # runtimes fold BatchNorm themselves).
+        graphs = export_graphs(model, images, backends, shape,
+                               osp.join(tmp.name, 'model.onnx'),
+                               threads or torch.get_num_threads(),
+                               ov_precision)
     rewrites = {}
     for kind in ('pytorch', 'pytorch-as-built'):
         if kind not in backends:
@@ -123,11 +183,13 @@ def benchmark_detector(model, images, name, device, backends=('pytorch', ),
 
         names.append(name + (' (as built)' if kind == 'pytorch-as-built'
                              else ''))
+        labels.append(BACKENDS[kind])
         kinds.append(kind)
         models.append(ours)
         runs.append(run_ours)
-    for kind in ort_backends:
-        names.append(f'{name} ({BACKENDS[kind]})')
+    for kind in graph_backends:
+        labels.append(graph_label(kind, graphs[kind]))
+        names.append(f'{name} ({labels[-1]})')
         kinds.append(kind)
         models.append(model)
         runs.append(lambda graph=graphs[kind]: graph(images))
@@ -143,6 +205,7 @@ def benchmark_detector(model, images, name, device, backends=('pytorch', ),
                                    for img in images])
 
         names.append(PEER)
+        labels.append(PEER)
         kinds.append('peer')
         models.append(peer_model)
         runs.append(run_peer)
@@ -159,26 +222,31 @@ def benchmark_detector(model, images, name, device, backends=('pytorch', ),
     profiles = {}
     if ort_profile:
         from ..deploy.profile import profile_session
-        for kind in ort_backends:
+        for kind in [b for b in backends if b in ORT_BACKENDS]:
             g = graphs[kind]
             profiles[kind] = profile_session(g.path, g.inputs(images),
                                              threads=g.threads)
     tmp.cleanup()
     for res, name_, kind, m in zip(results, names, kinds, models):
+        # Interpolated as Measurement's median and quartiles are.
+        p50, p95 = np.percentile(res['times'], PERCENTILES)
         res.update(name=name_,
                    backend='pytorch' if kind == 'peer' else kind,
                    images_per_s=batch_size / res['median_s'],
-                   min_s=min(res['times']),
+                   min_s=min(res['times']), p50_s=p50, p95_s=p95,
                    params_m=sum(p.numel() for p in m.parameters()) / 1e6)
-    return dict(results=results, kinds=kinds, backends=backends,
-                rewrites=rewrites, profiles=profiles)
+        if kind in OV_BACKENDS:
+            res['precision'] = graphs[kind].precision
+    return dict(results=results, kinds=kinds, labels=labels,
+                backends=backends, rewrites=rewrites, profiles=profiles)
 
 
 def report_lines(run, env, batch_size, shape, iters, warmup, fp16=False,
-                 channels_last=False):
+                 channels_last=False, latency=False):
     """The benchmark's printed report of ``run`` (:func:`benchmark_detector`)
     on the device of ``env`` (:func:`~.timing.environment`): the settings,
-    the PyTorch rewrites, one row per model, the ratios to the peer and
+    the PyTorch rewrites, one row per model (with ``latency``, the 50th and
+    95th percentiles of its timed runs too), the ratios to the peer and
     ONNX Runtime's profiles."""
     results, kinds = run['results'], run['kinds']
     rewrites, profiles = run['rewrites'], run['profiles']
@@ -190,18 +258,26 @@ def report_lines(run, env, batch_size, shape, iters, warmup, fp16=False,
         lines.append('ours in PyTorch: ' + ', '.join(
             (['BatchNorm folded'] if rewrites['batchnorm_folded'] else [])
             + (['channels-last'] if rewrites['channels_last'] else [])))
-    lines.append(f'{"model":<50} {"images/s":>9} {"ms/batch":>9} '
-                 f'{"peak MiB":>9}')
+    percentiles = (f' {"p50 ms":>9} {"p95 ms":>9}' if latency else '')
+    width = max([50] + [len(r['name']) for r in results])
+    lines.append(f'{"model":<{width}} {"images/s":>9} {"ms/batch":>9} '
+                 f'{"peak MiB":>9}{percentiles}')
     for r in results:
+        percentiles = (f' {1000 * r["p50_s"]:>9.1f} {1000 * r["p95_s"]:>9.1f}'
+                       if latency else '')
         lines.append(
-            f'{r["name"]:<50} {r["images_per_s"]:>9.2f} '
+            f'{r["name"]:<{width}} {r["images_per_s"]:>9.2f} '
             f'{1000 * r["median_s"]:>9.1f} {r["peak_mem_mb"]:>9.0f}'
+            + percentiles
             + ('  (noisy: IQR > 10% of the median)' if r['noisy'] else ''))
+    if latency and iters < 20:
+        lines.append(f'(p95 of {iters} timed runs: their slowest or near '
+                     'it; --iters 20 or more for a percentile to mean much)')
     if kinds and kinds[-1] == 'peer':
         peer_ips = results[-1]['images_per_s']
         ratios = [f'{r["images_per_s"] / peer_ips:.2f}x'
-                  + (f' ({BACKENDS[k]})' if len(kinds) > 2 else '')
-                  for r, k in zip(results[:-1], kinds)]
+                  + (f' ({label})' if len(kinds) > 2 else '')
+                  for r, label in zip(results[:-1], run['labels'])]
         lines.append(f'speed ratio (ours / peer): {", ".join(ratios)}')
         if iters > 1:
             fastest = [f'{results[-1]["min_s"] / r["min_s"]:.2f}x'

@@ -26,6 +26,7 @@ an ONNX graph's ``metadata_props``): :func:`ir_metadata`, :func:`check_ir`.
 """
 import io
 import json
+import logging
 import os
 import os.path as osp
 import tempfile
@@ -46,9 +47,43 @@ RT_INFO_SECTION = 'framework'
 HINTS = ('LATENCY', 'THROUGHPUT')
 
 
+#: what to do when openvino or nncf is missing.
+INSTALL = 'run make setup (or pip install -e .[deploy])'
+
+
+def require(module='openvino'):
+    """Import ``module`` (openvino or nncf), or stop with one line saying
+    how to install it: both are optional to the package."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise DeployError(f'{module} is not installed, which the OpenVINO '
+                          f'backend needs: {INSTALL}') from None
+
+
 def _core():
-    import openvino as ov
-    return ov.Core()
+    return require().Core()
+
+
+def check_precision(precision, device='CPU', core=None):
+    """Stop with what to do when ``device`` cannot run ``precision``
+    (a name of :data:`PRECISIONS`): OpenVINO would run another one
+    without a word."""
+    if precision not in PRECISIONS:
+        raise DeployError(f'precision {precision!r}: choose from '
+                          f'{", ".join(PRECISIONS)}')
+    needs = PRECISIONS[precision]
+    if not needs:
+        return
+    core = core or _core()
+    have = core.get_property(device, 'OPTIMIZATION_CAPABILITIES')
+    if needs not in have:
+        raise DeployError(
+            f'{precision} asked, but this {device} '
+            f'({core.get_property(device, "FULL_DEVICE_NAME")}) has no '
+            f'{needs} support (OpenVINO capabilities: {", ".join(have)}): '
+            f'OpenVINO would run f32 instead; run with precision f32')
 
 
 def read_model(path_or_model, core=None):
@@ -57,7 +92,7 @@ def read_model(path_or_model, core=None):
     (``{name: array}``, ``img_shape``'s from the ONNX graph; for an IR,
     made from such a model by :func:`ov_quantize`, the default of
     :func:`~.export.export_onnx`: one row of zeros, all of the input)."""
-    import openvino as ov
+    ov = require()
     core = core or _core()
     if isinstance(path_or_model, ov.Model):
         model = path_or_model
@@ -203,16 +238,7 @@ def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
     if hint not in HINTS:
         raise DeployError(f'hint {hint!r}: choose from {", ".join(HINTS)}')
     core = _core()
-    needs = PRECISIONS[precision]
-    if needs:
-        have = core.get_property(device, 'OPTIMIZATION_CAPABILITIES')
-        if needs not in have:
-            raise DeployError(
-                f'{precision} asked, but this {device} '
-                f'({core.get_property(device, "FULL_DEVICE_NAME")}) has no '
-                f'{needs} support (OpenVINO capabilities: '
-                f'{", ".join(have)}): OpenVINO would run f32 instead; run '
-                'with precision f32')
+    check_precision(precision, device, core)
     model, defaults = read_model(path_or_model, core)
     config = {'INFERENCE_PRECISION_HINT': precision,
               'PERFORMANCE_HINT': hint}
@@ -277,8 +303,7 @@ def ov_quantize(fp32_onnx_path, out_xml, calibration_feeds,
         dict: ``parts``; ``int8_weights``, how many weight tensors are
         quantised.
     """
-    import nncf
-    import openvino as ov
+    ov, nncf = require(), require('nncf')
     feeds = list(calibration_feeds)
     if not feeds:
         raise DeployError('no calibration batch: give at least one batch of '
@@ -288,10 +313,18 @@ def ov_quantize(fp32_onnx_path, out_xml, calibration_feeds,
     if meta is None:
         raise DeployError(f'{fp32_onnx_path} has no {METADATA_KEY} metadata: '
                           'export it with tools/deployment/export_onnx.py')
-    qmodel = nncf.quantize(
-        model, nncf.Dataset(feeds), preset=preset,
-        subset_size=subset_size or len(feeds),
-        ignored_scope=ignored_scope(parts))
+    from nncf.common.logging import nncf_logger
+    level = nncf_logger.level
+    # NNCF logs at INFO every node it leaves unquantised: the ignored
+    # scope, hundreds of lines that say what the parts already say.
+    nncf.set_log_level(logging.WARNING)
+    try:
+        qmodel = nncf.quantize(
+            model, nncf.Dataset(feeds), preset=preset,
+            subset_size=subset_size or len(feeds),
+            ignored_scope=ignored_scope(parts))
+    finally:
+        nncf.set_log_level(level)
     # NNCF keeps the model's rt_info; written again so that the IR has it
     # whatever a version of NNCF does.
     qmodel.set_rt_info(json.dumps(meta), [RT_INFO_SECTION, METADATA_KEY])

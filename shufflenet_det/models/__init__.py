@@ -1,1 +1,5 @@
-from . import backbones, dense_heads, detectors, layers, roi_heads  # noqa: F401
+from . import backbones, dense_heads, detectors, layers, necks, roi_heads
+
+__all__ = [
+    'backbones', 'dense_heads', 'detectors', 'layers', 'necks', 'roi_heads'
+]

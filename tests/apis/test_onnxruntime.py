@@ -1,6 +1,7 @@
 """shufflenet_det.apis.onnxruntime: a graph's padded outputs as mmdet's
 predictions (the boxes scaled back to the original image, the empty rows
-dropped), and the detector's refusal of anything but inference. The
+dropped), the detector's refusal of anything but inference, and its
+OpenVINO sibling. The
 evaluation of a real graph is tests/deploy/test_eval_onnx.py's."""
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from mmdet.structures import DetDataSample
 
 from shufflenet_det.apis.onnxruntime import (OnnxRuntimeDetector,
-                                             to_data_sample)
+                                             OpenVINODetector, to_data_sample)
 
 
 def test_to_data_sample_scales_back_and_drops_empty_rows():
@@ -42,3 +43,25 @@ def test_only_predict_mode():
     assert det.path == 'model.onnx'
     with pytest.raises(ValueError, match='inference only'):
         det(batch['inputs'], [sample], mode='loss')
+
+
+def test_openvino_detector_shares_the_code():
+    """OpenVINODetector: OnnxRuntimeDetector's predictions of any graph
+    with ``detect``; its precision is the graph's (read back)."""
+    class Graph:
+        path = 'model_int8.xml'
+        precision = 'f32'
+
+        def detect(self, images):
+            return (np.float32([[[2, 2, 6, 6, 0.7], [0, 0, 0, 0, 0]]]),
+                    np.int64([[1, -1]]))
+
+    det = OpenVINODetector(Graph())
+    assert det.precision == 'f32' and det.path == 'model_int8.xml'
+    sample = DetDataSample(metainfo=dict(scale_factor=(2.0, 2.0)))
+    out = det.test_step(dict(inputs=[torch.zeros(3, 8, 8, dtype=torch.uint8)],
+                             data_samples=[sample]))
+    assert out[0].pred_instances.bboxes.tolist() == [[1., 1., 3., 3.]]
+    with pytest.raises(ValueError, match='OpenVINODetector runs inference '
+                       'only'):
+        det([torch.zeros(3, 8, 8)], [sample], mode='tensor')

@@ -8,6 +8,7 @@ disagrees with the graph.
 300x397 is not a multiple of 32: mmdet pads it to 320x416 and clips its
 boxes to 300x397, and so does the graph, from the size the tool gives it;
 every detection must match."""
+import os
 import os.path as osp
 import re
 import subprocess
@@ -107,3 +108,64 @@ def test_refuses_a_config_that_disagrees_with_the_graph(exported, option,
     assert 'Export the graph again from this config' in lines[0]
     assert lines[1].startswith('Run again with --debug')
     assert osp.isfile(onnx)
+
+
+def _map(pattern, stdout):
+    found = re.search(pattern + r'\s+COCO bbox mAP ([\d.]+)', stdout)
+    assert found, stdout
+    return float(found[1])
+
+
+def test_openvino_gives_onnxruntime_s_map(exported):
+    """--backend openvino: the same graph in OpenVINO at f32 (read back),
+    the mAP of ONNX Runtime and PyTorch's detections."""
+    pytest.importorskip('openvino')
+    config, ckpt, onnx = exported
+    ort = run_tool(config, onnx)
+    assert ort.returncode == 0, ort.stderr[-3000:]
+    proc = run_tool(config, onnx, '--checkpoint', ckpt, '--backend',
+                    'openvino', '--ov-precision', 'f32')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ov_map = _map(r'OpenVINO f32 \(fp32, model.onnx\):', proc.stdout)
+    assert abs(ov_map - _map(r'ONNX Runtime \(fp32, model.onnx\):',
+                             ort.stdout)) <= 0.1
+    found = re.search(r'model.onnx against PyTorch: mAP difference ([\d.]+) '
+                      r'points; (\d+) of (\d+) PyTorch detections matched '
+                      r'in OpenVINO \(IoU >= 0.99', proc.stdout)
+    assert found, proc.stdout
+    assert float(found[1]) <= 0.2
+    assert int(found[3]) == 400 and int(found[2]) >= 0.98 * 400
+
+
+def test_openvino_errors_in_one_line(tmp_path, exported):
+    """An IR asked of ONNX Runtime; bf16 on a CPU without it (the backend's
+    message); openvino not installed (a stand-in that fails to import)."""
+    ov = pytest.importorskip('openvino')
+    config, _, onnx = exported
+    ir = tmp_path / 'model.xml'
+    ir.write_text('<net/>')
+    cases = [((config, str(ir)), None,
+              f'error: {ir} is an OpenVINO IR: evaluate it with --backend '
+              'openvino')]
+    if 'BF16' not in ov.Core().get_property('CPU',
+                                            'OPTIMIZATION_CAPABILITIES'):
+        cases.append(((config, onnx, '--backend', 'openvino',
+                       '--ov-precision', 'bf16'), None,
+                      'error: bf16 asked, but this CPU'))
+    blocked = tmp_path / 'blocked' / 'openvino'
+    blocked.mkdir(parents=True)
+    (blocked / '__init__.py').write_text('raise ImportError("blocked")\n')
+    cases.append(((config, onnx, '--backend', 'openvino'),
+                  str(blocked.parent),
+                  'error: openvino is not installed, which the OpenVINO '
+                  'backend needs: run make setup'))
+    for args, path, message in cases:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [path, os.environ.get('PYTHONPATH', '')])) if path else None
+        proc = subprocess.run(
+            [sys.executable, 'tools/deployment/eval_onnx.py', *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        lines = proc.stderr.strip().splitlines()
+        assert lines[0].startswith(message), proc.stderr
+        assert lines[1].startswith('Run again with --debug')

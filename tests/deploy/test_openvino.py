@@ -10,6 +10,8 @@ int8 accuracy is not asserted here: this seeded model has near-tied scores
 everywhere (test_quantize_onnx.py says why); the check on a trained model
 is tests/models/test_learning/openvino_int8.py (docs/openvino.md has what
 it measured)."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -265,3 +267,48 @@ def test_int8_parts_and_errors(tmp_path, exported, feeds):
         ov_quantize(fp32, str(tmp_path / 'x.xml'), [], parts=['rcnn_fcs'])
     with pytest.raises(DeployError, match=r"parts \['rpn'\]: choose from"):
         ov_quantize(fp32, str(tmp_path / 'x.xml'), calib, parts=['rpn'])
+
+
+def test_openvino_graph_detects_as_onnxruntime(exported, shapes_val):
+    """deploy.runtime.OpenVINOGraph: OrtGraph's host-image interface (what
+    the benchmark times and eval_onnx.py runs), the precision read back."""
+    from shufflenet_det.deploy import OpenVINOGraph, OrtGraph
+    _, _, path = exported
+    bgr, _ = as_batch(shapes_val[:2], SHAPE)
+    graph = OpenVINOGraph(path, threads=1)
+    assert graph.precision == 'f32' and graph.runtime == 'OpenVINO'
+    assert graph.batch_size is None and graph.shape is None  # --dynamic
+    ref = OrtGraph(path, threads=1)
+    np.testing.assert_array_equal(graph.fill, ref.fill)
+    report = match_detections(*ref.detect(bgr), *graph.detect(bgr),
+                              iou_thr=0.99, score_tol=1e-3)
+    assert report['reference'] == 200
+    assert report['matched'] >= 0.98 * report['reference'], report
+    dets, labels = graph(bgr)
+    assert dets.shape == (2, 100, 5) and labels.shape == (2, 100)
+
+
+def test_openvino_stays_optional(tmp_path):
+    """Importing the package imports neither openvino nor nncf; without
+    openvino, the backend says how to install it, in one line."""
+    import subprocess
+    import sys
+    blocked = tmp_path / 'openvino'
+    blocked.mkdir()
+    (blocked / '__init__.py').write_text('raise ImportError("blocked")\n')
+    code = ('import sys\n'
+            'import shufflenet_det.deploy as d\n'
+            'from shufflenet_det.apis import evaluation\n'
+            'assert "openvino" not in sys.modules, "openvino imported"\n'
+            'assert "nncf" not in sys.modules, "nncf imported"\n'
+            'try:\n'
+            '    d.ov_compile("model.onnx")\n'
+            'except d.DeployError as e:\n'
+            '    print(e)\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == (
+        'openvino is not installed, which the OpenVINO backend needs: run '
+        'make setup (or pip install -e .[deploy])')

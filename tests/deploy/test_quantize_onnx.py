@@ -189,3 +189,45 @@ def test_errors_in_one_line(tmp_path, exported, shapes_root, case):
     assert lines[0].startswith(message), proc.stderr
     assert lines[1].startswith('Run again with --debug')
     assert not osp.exists(out)
+
+
+def test_openvino_int8_ir(tmp_path, exported, shapes_root):
+    """--backend openvino: the NNCF int8 IR of the same parts, calibrated
+    on the same images; check_ir accepts it against the config and
+    eval_onnx.py --backend openvino evaluates it beside the fp32 graph."""
+    pytest.importorskip('openvino')
+    pytest.importorskip('nncf')
+    from mmengine.config import Config
+
+    from shufflenet_det.deploy.openvino import check_ir, int8_weights
+    config, fp32 = exported
+    out = str(tmp_path / 'model_int8.xml')
+    proc = run_tool(config, fp32, '--out', out, '--backend', 'openvino',
+                    '--calib-images', f'{shapes_root}/val')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    layers = sum(n for kinds in int8_weights(out).values()
+                 for n in kinds.values())
+    assert layers > 50
+    assert (f'{out}: int8 backbone, thin_map, rpn_head, rcnn_fcs ({layers} '
+            'convolutions and fcs with int8 weights, NNCF), the rest fp32; '
+            'calibrated on 4 images of') in proc.stdout
+    assert osp.isfile(out[:-4] + '.bin')
+    assert check_ir(Config.fromfile(config), out) == read_metadata(fp32)
+    proc = subprocess.run(
+        [sys.executable, 'tools/deployment/eval_onnx.py', config, fp32, out,
+         '--backend', 'openvino', '--threads', '1'], cwd=ROOT,
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ('OpenVINO f32 (int8, model_int8.xml): COCO bbox mAP '
+            in proc.stdout)
+    assert '; int8: backbone, thin_map, rpn_head, rcnn_fcs' in proc.stdout
+    assert re.search(r'model_int8.xml against model.onnx: mAP difference '
+                     r'[\d.]+ points; \d+ of 400 fp32 detections matched',
+                     proc.stdout), proc.stdout
+    # An IR is written as .xml and .bin: another name is refused.
+    proc = run_tool(config, fp32, '--out', str(tmp_path / 'x.onnx'),
+                    '--backend', 'openvino')
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[0].startswith(
+        f'error: --out {tmp_path / "x.onnx"}: an OpenVINO IR is written as '
+        'NAME.xml'), proc.stderr

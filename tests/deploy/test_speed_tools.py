@@ -5,6 +5,7 @@ tools/analysis/lighthead_profile.py with BatchNorm folding and
 channels-last (and side by side with the model as built: --compare), on
 small images."""
 import json
+import re
 import subprocess
 import sys
 
@@ -82,3 +83,50 @@ def test_lighthead_profile_compare():
     for stage in ('backbone', 'thin map', 'RPN post-processing',
                   'R-CNN (PSRoIAlign + fcs)', 'total'):
         assert stage in proc.stdout
+
+
+def test_benchmark_onnxruntime_and_openvino(tmp_path):
+    """Both runtimes in one run, OpenVINO's precision in its row and the
+    JSON (read back), the percentiles with --latency."""
+    pytest.importorskip('openvino')
+    out = tmp_path / 'bench.json'
+    proc = run_tool('tools/analysis/benchmark.py', CONFIG, '--device', 'cpu',
+                    '--shape', '200', '300', '--batch-size', '1', '--iters',
+                    '2', '--warmup', '0', '--threads', '1', '--backend',
+                    'onnxruntime', 'openvino', '--latency', '--json',
+                    str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(out.read_text())
+    res = info['results']
+    assert [r['backend'] for r in res] == ['onnxruntime', 'openvino']
+    assert res[0]['name'].endswith('(ONNX Runtime)')
+    assert res[1]['name'].endswith('(OpenVINO f32)')
+    assert res[1]['precision'] == 'f32' and 'precision' not in res[0]
+    assert info['settings']['ov_precision'] == 'f32'
+    for r in res:
+        assert r['images_per_s'] > 0
+        assert min(r['times']) <= r['p50_s'] <= r['p95_s'] <= max(r['times'])
+        assert r['p50_s'] == pytest.approx(r['median_s'])
+    header = next(line for line in proc.stdout.splitlines()
+                  if line.startswith('model '))
+    assert header.split()[-4:] == ['p50', 'ms', 'p95', 'ms']
+    row = next(line for line in proc.stdout.splitlines()
+               if '(OpenVINO f32)' in line)
+    # images/s, ms/batch, peak MiB, p50 ms, p95 ms
+    columns = re.findall(r'[\d.]+', row.split('(OpenVINO f32)')[1])[:5]
+    assert float(columns[4]) == pytest.approx(1000 * res[1]['p95_s'],
+                                              abs=0.06)
+
+
+def test_benchmark_openvino_bf16_refused_in_one_line():
+    """bf16 on a CPU without it: the backend's message, before any model is
+    built."""
+    ov = pytest.importorskip('openvino')
+    if 'BF16' in ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES'):
+        pytest.skip('this CPU runs bf16')
+    proc = run_tool('tools/analysis/benchmark.py', CONFIG, '--device', 'cpu',
+                    '--backend', 'openvino', '--ov-precision', 'bf16')
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        'error: bf16 asked, but this CPU'), proc.stderr
+    assert 'run with precision f32' in proc.stderr

@@ -7,19 +7,22 @@ included. A benchmark, not a test.
     python tools/analysis/benchmark.py CONFIG --device cpu --peer --threads 2
     python tools/analysis/benchmark.py CONFIG --device cpu --peer \
         --backend pytorch onnxruntime
+    python tools/analysis/benchmark.py CONFIG --device cpu --threads 2 \
+        --backend onnxruntime onnxruntime-int8 openvino openvino-int8
+    python tools/analysis/benchmark.py CONFIG --device cpu --batch-size 1 \
+        --iters 50 --latency --backend pytorch onnxruntime openvino
 
 ``--backend onnxruntime`` times the detector exported to one ONNX graph
-(``shufflenet_det.deploy``, exported for the batch size and the shape,
-padded to multiples of 32) in ONNX Runtime on the CPU, from the same host
-images: stacking them as float32 RGB and padding with the mean colour is
-part of the timed run, as mmdet's pre-processing is part of PyTorch's.
-``--backend onnxruntime-int8`` times that graph quantised to int8
-(``tools/deployment/quantize_onnx.py``'s default parts; calibrated on the
-benchmark's own images, which with random weights is all a timing needs).
-Several backends are timed round-robin in the same run (with the peer).
-``--ort-profile`` adds, for each ONNX Runtime backend, where one run's time
-goes: ONNX Runtime's own per-node profile summed by part of the detector
-and by operator.
+(for the batch size and the shape, padded to multiples of 32) in ONNX
+Runtime on the CPU, from the same host images (stacking and padding them
+is part of the timed run, as mmdet's pre-processing is part of PyTorch's);
+``openvino`` the same graph in OpenVINO at ``--ov-precision`` (f32 by
+default), which the row's name gives as read back. ``onnxruntime-int8``
+and ``openvino-int8``: that graph in int8 (quantize_onnx.py's parts, both
+calibrated on the benchmark's own images). All in one run, round-robin.
+``--ort-profile``: ONNX Runtime's per-node profile of its backends, by part
+and by operator. ``--latency``: the 50th and 95th percentiles of the timed
+runs too (e.g. ``--batch-size 1 --iters 50``; the JSON always has them).
 Our PyTorch path runs as a deployment would run it: BatchNorm folded into
 the convolutions, and on the CPU weights and images in channels-last
 layout (``optimize_for_inference``); ``--backend pytorch-as-built`` times
@@ -79,8 +82,14 @@ def parse_args(argv=None):
                    choices=list(BACKENDS),
                    help='run our detector in PyTorch (default; BatchNorm '
                    'folded, channels-last on the CPU), in PyTorch as mmdet '
-                   'builds it, in ONNX Runtime (CPU), fp32 or int8; '
-                   'several: in the same run')
+                   'builds it, in ONNX Runtime or OpenVINO (CPU), fp32 or '
+                   'int8; several: in the same run')
+    p.add_argument('--ov-precision', choices=['f32', 'bf16'], default='f32',
+                   help='OpenVINO\'s inference precision (default: '
+                   '%(default)s; bf16 needs a CPU with bf16)')
+    p.add_argument('--latency', action='store_true',
+                   help='also report the 50th and 95th percentiles of the '
+                   'timed runs')
     p.add_argument('--ort-profile', action='store_true',
                    help='with an ONNX Runtime backend: where the time of '
                    'one run goes, by part and by operator')
@@ -94,7 +103,7 @@ def main(argv=None):
     args = parse_args(argv)
     device = torch.device(check_device(args.device))
     try:
-        check_settings(args.backend, device, args.fp16)
+        check_settings(args.backend, device, args.fp16, args.ov_precision)
     except BenchmarkError as e:
         raise SystemExit(f'error: {e}') from None
     if device.type == 'cuda':
@@ -113,18 +122,18 @@ def main(argv=None):
         args.iters, args.warmup, fp16=args.fp16,
         channels_last=args.channels_last, peer=args.peer,
         shape=tuple(args.shape), threads=args.threads,
-        ort_profile=args.ort_profile)
+        ort_profile=args.ort_profile, ov_precision=args.ov_precision)
     env = environment(device)
     for line in report_lines(run, env, args.batch_size, args.shape,
                              args.iters, args.warmup, args.fp16,
-                             args.channels_last):
+                             args.channels_last, args.latency):
         print(line)
     if args.json:
         settings = dict(
             config=args.config, checkpoint=args.checkpoint, fp16=args.fp16,
             channels_last=args.channels_last, batch_size=args.batch_size,
             shape=args.shape, iters=args.iters, warmup=args.warmup,
-            peer=args.peer)
+            peer=args.peer, ov_precision=args.ov_precision)
         with open(args.json, 'w') as f:
             json.dump(benchmark_json(run, env, settings), f, indent=2)
     return run['results']

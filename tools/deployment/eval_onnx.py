@@ -1,8 +1,8 @@
-"""COCO evaluation of exported Light-Head R-CNN graphs in ONNX Runtime, on
-the config's test set: one graph, or several (fp32 and the int8 graph of
-``quantize_onnx.py``) on the same images in the same run; with
-``--checkpoint``, PyTorch (mmdet's ``predict``) too, and how far apart they
-are.
+"""COCO evaluation of exported Light-Head R-CNN graphs in ONNX Runtime or
+OpenVINO, on the config's test set: one graph, or several (fp32 and the
+int8 graph of ``quantize_onnx.py``) on the same images in the same run;
+with ``--checkpoint``, PyTorch (mmdet's ``predict``) too, and how far apart
+they are.
 
     python tools/deployment/export_onnx.py configs/demo/lighthead_v2star_shapes.py \\
         $(cat work_dirs/demo/last_checkpoint) --out demo.onnx --dynamic
@@ -10,6 +10,17 @@ are.
         demo.onnx --out demo_int8.onnx
     python tools/deployment/eval_onnx.py configs/demo/lighthead_v2star_shapes.py \\
         demo.onnx demo_int8.onnx --checkpoint $(cat work_dirs/demo/last_checkpoint)
+    python tools/deployment/quantize_onnx.py configs/demo/lighthead_v2star_shapes.py \
+        demo.onnx --out demo_int8.xml --backend openvino
+    python tools/deployment/eval_onnx.py configs/demo/lighthead_v2star_shapes.py \
+        demo.onnx demo_int8.xml --backend openvino --ov-precision f32
+
+``--backend openvino`` runs the graphs in OpenVINO (the .onnx as it is,
+and int8 IRs, .xml, of ``quantize_onnx.py --backend openvino``) at the
+inference precision ``--ov-precision`` (f32 by default; bf16 on CPUs with
+bf16 only), which the report gives as read back from each compiled graph:
+``OpenVINO f32 (fp32, demo.onnx)``, ``OpenVINO f32 (int8, demo_int8.xml)``
+(int8 layers, the rest f32). docs/openvino.md has more.
 
 Each graph's detections are matched to PyTorch's (IoU >= 0.99, same
 label, score within 1e-3: the same computation in another runtime); an
@@ -30,7 +41,8 @@ disagrees with a graph is refused with the field that differs: export the
 graph again from that config.
 
 Each graph runs as an mmengine model
-(:class:`shufflenet_det.apis.OnnxRuntimeDetector`), evaluated by the
+(:class:`shufflenet_det.apis.onnxruntime.OnnxRuntimeDetector`,
+``OpenVINODetector``), evaluated by the
 config's ``test_evaluator`` (:mod:`shufflenet_det.apis.evaluation`).
 """
 import argparse
@@ -45,12 +57,19 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('config', help='the config the graph was exported from')
     p.add_argument('onnx', nargs='+',
-                   help='the exported graph(s) (.onnx), fp32 or int8')
+                   help='the exported graph(s) (.onnx), fp32 or int8; with '
+                   '--backend openvino also int8 IRs (.xml)')
     p.add_argument('--checkpoint',
                    help='also evaluate these weights in PyTorch on the same '
                    'images, and compare')
     p.add_argument('--threads', type=int, default=None,
-                   help='ONNX Runtime intra-op threads')
+                   help='the runtime\'s intra-op threads')
+    p.add_argument('--backend', choices=['onnxruntime', 'openvino'],
+                   default='onnxruntime',
+                   help='the runtime (default: %(default)s)')
+    p.add_argument('--ov-precision', choices=['f32', 'bf16'], default='f32',
+                   help='OpenVINO\'s inference precision (default: '
+                   '%(default)s; bf16 needs a CPU with bf16)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value')
     p.add_argument('--debug', action='store_true',
@@ -72,7 +91,8 @@ def main(argv=None):
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
         result = evaluate_graphs(cfg, args.onnx, args.checkpoint,
-                                 args.threads)
+                                 args.threads, backend=args.backend,
+                                 precision=args.ov_precision)
     for line in report_lines(result):
         print(line)
     return result['metrics'], result['pytorch_metrics'], result['matches']

@@ -1,12 +1,15 @@
 """Quantise an exported Light-Head R-CNN graph to int8 for ONNX Runtime on
 the CPU: static quantisation with ONNX Runtime's tools (QDQ format, int8
 weights per output channel, uint8 activations, MinMax ranges calibrated on
-images).
+images); or, with ``--backend openvino``, to an OpenVINO int8 IR with NNCF's
+post-training quantisation, calibrated on the same images.
 
     python tools/deployment/export_onnx.py configs/demo/lighthead_v2star_shapes.py \\
         $(cat work_dirs/demo/last_checkpoint) --out demo.onnx --dynamic
     python tools/deployment/quantize_onnx.py configs/demo/lighthead_v2star_shapes.py \\
         demo.onnx --out demo_int8.onnx --calib-images data/shapes/train --num 32
+    python tools/deployment/quantize_onnx.py configs/demo/lighthead_v2star_shapes.py \
+        demo.onnx --out demo_int8.xml --backend openvino
 
 ``eval_onnx.py`` evaluates both graphs beside PyTorch in one run, ``--backend
 onnxruntime-int8`` of ``tools/analysis/benchmark.py`` times the int8 graph.
@@ -27,6 +30,12 @@ default all four. The normalisation, the RPN post-processing, PSRoIAlign,
 the R-CNN post-processing and both NMS always stay fp32
 (``shufflenet_det.deploy.quantize``; docs/int8.md has the accuracy and
 speed per part).
+
+``--backend openvino`` writes ``--out`` (.xml) and its .bin: the same
+parts quantised by NNCF (``shufflenet_det.deploy.openvino.ov_quantize``),
+everything else fp32, with the fp32 graph's metadata; ``eval_onnx.py
+--backend openvino`` evaluates it, ``--backend openvino-int8`` of the
+benchmark times it (docs/openvino.md).
 """
 import argparse
 import os.path as osp
@@ -42,7 +51,12 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('config', help='the config the graph was exported from')
     p.add_argument('onnx', help='the fp32 graph of export_onnx.py')
-    p.add_argument('--out', required=True, help='the int8 .onnx to write')
+    p.add_argument('--out', required=True,
+                   help='the int8 .onnx to write (.xml with --backend '
+                   'openvino)')
+    p.add_argument('--backend', choices=['onnxruntime', 'openvino'],
+                   default='onnxruntime',
+                   help='quantise for this runtime (default: %(default)s)')
     p.add_argument('--calib-images', metavar='DIR|LIST',
                    help='calibration images: a folder, or a text file of '
                    'image paths (default: the config\'s training images)')
@@ -64,51 +78,41 @@ def main(argv=None):
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
 
-        from shufflenet_det.apis.calibration import (calibration_paths,
-                                                     train_images)
+        from shufflenet_det.apis.calibration import calibration_reader
         from shufflenet_det.deploy.export import check_graph
-        from shufflenet_det.deploy.quantize import (
-            ImageCalibrationReader,
-            quantize_graph,
-        )
-        from shufflenet_det.deploy.inputs import (
-            config_fill,
-            input_dims,
-            pipeline_images,
-        )
         for path in (args.config, args.onnx):
             if not osp.isfile(path):
                 raise FileNotFoundError(f'{path} not found')
+        if args.backend == 'openvino' and not args.out.endswith('.xml'):
+            raise ValueError(f'--out {args.out}: an OpenVINO IR is written '
+                             'as NAME.xml (and NAME.bin): give a .xml')
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmdet'))
         check_graph(cfg, args.onnx)
-        source = args.calib_images or train_images(cfg)
-        if not args.calib_images and not osp.isdir(source):
-            raise FileNotFoundError(
-                f'{source} (the config\'s training images) not found: pass '
-                'the calibration images with --calib-images DIR or a text '
-                'file of image paths')
-        paths = calibration_paths(source, args.num)
-        n, h, w = input_dims(args.onnx)
-        shape = (h, w) if h and w else None
-        batch = n or 1
-        if len(paths) < batch:
-            raise ValueError(
-                f'{args.onnx} takes batches of {batch} images, {source} has '
-                f'{len(paths)}: give at least {batch} calibration images')
+        reader, source = calibration_reader(cfg, args.onnx,
+                                            args.calib_images, args.num)
         start = time.perf_counter()
-        reader = ImageCalibrationReader(pipeline_images(cfg, paths),
-                                        config_fill(cfg), batch, shape)
-        info = quantize_graph(args.onnx, args.out, reader, args.parts)
-        kernels = ', '.join(f'{op} {n}'
-                            for op, n in info['int8_kernels'].items())
-        print(f'{args.out}: int8 {", ".join(info["parts"])} '
-              f'({info["int8_nodes"]} of the {info["convs_gemms"]} Conv/Gemm '
-              f'as int8 kernels: {kernels}), the rest fp32; calibrated on '
-              f'{reader.seen} images of {source}; '
-              f'{osp.getsize(args.out) / 2**20:.1f} MiB (fp32 '
+        if args.backend == 'openvino':
+            from shufflenet_det.deploy.openvino import ov_quantize
+            info = ov_quantize(args.onnx, args.out, reader, args.parts)
+            layers = sum(n for kinds in info['int8_weights'].values()
+                         for n in kinds.values())
+            what = f'{layers} convolutions and fcs with int8 weights, NNCF'
+            size = sum(osp.getsize(args.out[:-4] + ext)
+                       for ext in ('.xml', '.bin'))
+        else:
+            from shufflenet_det.deploy.quantize import quantize_graph
+            info = quantize_graph(args.onnx, args.out, reader, args.parts)
+            kernels = ', '.join(f'{op} {n}'
+                                for op, n in info['int8_kernels'].items())
+            what = (f'{info["int8_nodes"]} of the {info["convs_gemms"]} '
+                    f'Conv/Gemm as int8 kernels: {kernels}')
+            size = osp.getsize(args.out)
+        print(f'{args.out}: int8 {", ".join(info["parts"])} ({what}), the '
+              f'rest fp32; calibrated on {reader.seen} images of {source}; '
+              f'{size / 2**20:.1f} MiB (fp32 '
               f'{osp.getsize(args.onnx) / 2**20:.1f} MiB), '
               f'{time.perf_counter() - start:.1f} s')
     return info

@@ -73,6 +73,8 @@ class ShuffleUnitV2(BaseUnit):
             at stride 1).
         stride (int): 1 or 2. Default: 1.
         extra_dw (bool): add the V2* depthwise conv. Default: False.
+        kernel_size (int): side of the branches' depthwise convs (not of
+            ``extra_dw``); 5 in ThunderNet's SNet. Default: 3.
         conv_cfg (dict, optional): convolution config. Default: None.
         norm_cfg (dict): normalisation config. Default: ``dict(type='BN')``.
         act_cfg (dict): activation config. Default: ``dict(type='ReLU')``.
@@ -82,7 +84,7 @@ class ShuffleUnitV2(BaseUnit):
     """
 
     def __init__(self, in_channels, out_channels, stride=1, extra_dw=False,
-                 conv_cfg=None, norm_cfg=dict(type='BN'),
+                 kernel_size=3, conv_cfg=None, norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
         super().__init__(with_cp, init_cfg)
         if stride not in (1, 2):
@@ -98,11 +100,11 @@ class ShuffleUnitV2(BaseUnit):
         main_in = in_channels if stride == 2 else branch_channels
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
 
-        def depthwise(channels, s):
-            return ConvModule(channels, channels, 3, s, 1, groups=channels,
-                              act_cfg=None, **common)
+        def depthwise(channels, s, k=kernel_size):
+            return ConvModule(channels, channels, k, s, k // 2,
+                              groups=channels, act_cfg=None, **common)
 
-        self.extra_dw = depthwise(main_in, 1) if extra_dw else None
+        self.extra_dw = depthwise(main_in, 1, 3) if extra_dw else None
         if stride == 2:
             self.branch1 = nn.Sequential(
                 depthwise(in_channels, 2),

@@ -1,0 +1,3 @@
+from .thundernet_neck import ContextEnhancementModule, SpatialAttentionModule
+
+__all__ = ['ContextEnhancementModule', 'SpatialAttentionModule']
