@@ -6,9 +6,10 @@ checkpoint, run it on images, run and evaluate its ONNX graph.
 from .detector import build_detector
 from .inference import (InferError, ProjectDetInferencer, build_inferencer,
                         collect_images, run_inference)
-from .onnxruntime import OnnxRuntimeDetector
+from .onnxruntime import OnnxRuntimeDetector, OpenVINODetector
 
 __all__ = [
-    'InferError', 'OnnxRuntimeDetector', 'ProjectDetInferencer',
+    'InferError', 'OnnxRuntimeDetector', 'OpenVINODetector',
+    'ProjectDetInferencer',
     'build_detector', 'build_inferencer', 'collect_images', 'run_inference'
 ]

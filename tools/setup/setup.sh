@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up: a virtual environment in .venv/ with torch, mmcv (built
 # with its ops, cached), mmengine, mmdet, pycocotools, mmpretrain (for
-# ImageNet pretraining), onnx and onnxruntime (for the ONNX export) and this
+# ImageNet pretraining), onnx, onnxruntime, openvino and nncf (for the deployment) and this
 # project (editable). Safe to run again:
 # finished steps are skipped.
 #
@@ -32,6 +32,7 @@ STAMP="$VENV/.shufflenet_det_setup"
 step() { printf '\n==> [%s] %s\n' "$1" "$2"; }
 smoke() {
   "$VPY" -c 'import shufflenet_det, mmdet, mmpretrain, onnx, onnxruntime
+import openvino, nncf
 from mmcv.ops import nms, RoIAlign' 2>/dev/null
 }
 # What the set-up depends on: if none of it changed, the smoke check passes
@@ -74,12 +75,12 @@ step 4/5 "mmengine, mmdet, pycocotools, pytest, mmpretrain, onnx, onnxruntime an
 
 step 5/5 "Smoke check"
 "$VPY" -c 'import torch, mmcv, mmengine, mmdet, mmpretrain, shufflenet_det
-import onnx, onnxruntime
+import onnx, onnxruntime, openvino
 from mmcv.ops import nms, RoIAlign, get_compiling_cuda_version
 print("torch", torch.__version__, "| mmcv", mmcv.__version__, "(CUDA ops:",
       get_compiling_cuda_version() + ") | mmengine", mmengine.__version__,
       "| mmdet", mmdet.__version__, "| mmpretrain", mmpretrain.__version__,
-      "| onnxruntime", onnxruntime.__version__,
+      "| onnxruntime", onnxruntime.__version__, "| openvino", openvino.__version__,
       "| shufflenet_det", shufflenet_det.__version__)'
 echo "$fingerprint" > "$STAMP"
 echo "==> Set-up finished in $(( $(date +%s) - start )) s. Activate with: source $VENV/bin/activate"
