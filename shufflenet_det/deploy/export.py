@@ -1,4 +1,5 @@
-"""Export of a Light-Head R-CNN to ONNX, and ONNX Runtime sessions for it.
+"""Export of a Light-Head R-CNN or a ThunderNet to ONNX, and ONNX Runtime
+sessions for it.
 
 The exporter is torch's TorchScript-based one (``torch.onnx.export(...,
 dynamo=False)``): it traces :class:`~.wrapper.LightHeadRCNNExport` once and
@@ -11,7 +12,8 @@ checked against PyTorch by the tests.
 
 The graph carries what it computes with in its metadata (``metadata_props``,
 key :data:`METADATA_KEY`, JSON: :meth:`LightHeadRCNNExport.metadata`): the
-``test_cfg``, the normalisation, channel order and padding, the classes.
+``test_cfg``, the normalisation, channel order and padding, the classes,
+the detector's class.
 :func:`check_graph` compares them with a config: the tools that run a graph
 refuse a config that disagrees with it (the graph computes with the values
 it was exported with, whatever the config says).
@@ -37,7 +39,7 @@ OUTPUT_NAMES = ['dets', 'labels']
 DEBUG_OUTPUT_NAMES = ['proposals', 'proposal_valid', 'cls_score', 'bbox_pred']
 METADATA_KEY = 'shufflenet_det.graph'
 # The config keys of the metadata's fields, for the tools' messages.
-CONFIG_KEYS = dict(test_cfg='model.test_cfg',
+CONFIG_KEYS = dict(detector='model.type', test_cfg='model.test_cfg',
                    preprocess='model.data_preprocessor',
                    pool_mode='model.roi_head.bbox_roi_extractor.pool_mode',
                    classes='test_dataloader.dataset.metainfo.classes')
@@ -52,7 +54,8 @@ def check_shape(shape):
 
 def export_onnx(model, out, shape=(800, 1216), batch_size=1, dynamic=False,
                 debug=False, opset=OPSET, classes=None):
-    """Write ``model`` (a ``LightHeadRCNN`` in eval mode) to ``out`` as one
+    """Write ``model`` (a ``LightHeadRCNN`` or a ``ThunderNet`` in eval
+    mode; the test_cfg's NMS plain, not soft) to ``out`` as one
     ONNX graph with inputs ``input`` (N, 3, H, W), ``img_shape`` (N or 1,
     2; optional) and outputs ``dets``, ``labels`` (and with ``debug``, the
     intermediate results of :class:`LightHeadRCNNExport`), and its
@@ -62,7 +65,10 @@ def export_onnx(model, out, shape=(800, 1216), batch_size=1, dynamic=False,
     ``shape`` (H, W) and ``batch_size`` are those of the traced input; with
     ``dynamic`` the graph takes any batch size and any H, W. Returns the
     wrapper module that was exported."""
-    if isinstance(getattr(model.thin_map, 'norm', None), _BatchNorm):
+    # ThunderNet has no thin_map (its CEM has no BatchNorm; every other BN
+    # follows a conv, which torch's exporter folds).
+    if isinstance(getattr(getattr(model, 'thin_map', None), 'norm', None),
+                  _BatchNorm):
         # torch's exporter folds a BN into the conv before it, not the BN of
         # the thin map's sum (the demo's): fold it in a copy.
         model = copy.deepcopy(model)
@@ -186,14 +192,21 @@ def _pool_mode(cfg):
 
 def config_metadata(cfg):
     """The fields of the graph's metadata that a config determines, from
-    ``cfg`` (after its ``--cfg-options``): ``test_cfg``, ``preprocess``
+    ``cfg`` (after its ``--cfg-options``): ``detector`` (the model's type),
+    ``test_cfg``, ``preprocess``
     (without the graph's own input channel order), ``num_classes``,
     ``classes``, ``pool_mode`` (None where the config does not say)."""
     mp = cfg.model.get('data_preprocessor') or {}
     mean, std = mp.get('mean'), mp.get('std')
     if mean is None:  # mmengine: no normalisation
         mean, std = [0.0] * 3, [1.0] * 3
+    detector = cfg.model.get('type')
+    if isinstance(detector, str):
+        detector = detector.split('.')[-1]  # 'mmdet.X' -> 'X'
+    elif detector is not None:  # a class, in a pure-Python config
+        detector = detector.__name__
     return dict(
+        detector=detector,
         test_cfg=json.loads(json.dumps(cfg.model.get('test_cfg'))),
         preprocess=dict(
             bgr_to_rgb=bool(mp.get('bgr_to_rgb', False)
@@ -233,8 +246,9 @@ def check_graph(cfg, path):
     """Stop with what to do when the graph at ``path`` (fp32 or int8) is
     not an export of ``cfg``'s detector as ``cfg`` has it: the interface
     (``input``, ``img_shape`` -> ``dets``, ``labels``), and the graph's
-    metadata against ``cfg`` (:func:`config_metadata`): number and names of
-    the classes, ``test_cfg``, the data preprocessor's normalisation,
+    metadata against ``cfg`` (:func:`config_metadata`): the detector's
+    class, number and names of the classes, ``test_cfg``, the data
+    preprocessor's normalisation,
     channel order and padding, the PSRoI pooling. Returns the metadata."""
     import onnx
     model = onnx.load(path, load_external_data=False)
@@ -265,13 +279,17 @@ def check_graph(cfg, path):
             'this config (tools/deployment/export_onnx.py CONFIG CHECKPOINT '
             '--dynamic), or pass the config it was exported from')
     diffs = []
-    for field in ('test_cfg', 'preprocess', 'pool_mode', 'classes'):
+    for field in ('detector', 'test_cfg', 'preprocess', 'pool_mode',
+                  'classes'):
         theirs, mine = meta.get(field), ours[field]
         if field == 'preprocess':
             theirs = {k: v for k, v in theirs.items()
                       if k != 'input_channel_order'}
-        if mine is None or (field == 'classes' and theirs is None):
-            continue  # the config does not say, or the graph does not know
+        if mine is None or (field in ('classes', 'detector')
+                            and theirs is None):
+            # The config does not say, or the graph does not know (the
+            # detector: graphs exported before ThunderNet, all Light-Head).
+            continue
         diffs += _differences(theirs, mine, CONFIG_KEYS[field])
     if diffs:
         key, theirs, mine = diffs[0]

@@ -1,5 +1,6 @@
-"""The whole Light-Head R-CNN as one module that ``torch.onnx.export``
-traces into one ONNX graph, from images to padded detections.
+"""The whole detector (Light-Head R-CNN or ThunderNet) as one module that
+``torch.onnx.export`` traces into one ONNX graph, from images to padded
+detections.
 
 Interface (mmdeploy's mmdet convention, with the image size as an input):
 
@@ -15,7 +16,7 @@ Interface (mmdeploy's mmdet convention, with the image size as an input):
   (N, K); K = ``test_cfg.rcnn.max_per_img``. Rows without a detection have
   score 0, box 0 and label -1.
 
-It computes what ``LightHeadRCNN.predict`` computes for these images (mmdet's
+It computes what the detector's ``predict`` computes for these images (mmdet's
 ``data_preprocessor``, ``rescale`` with scale factor 1), stage for stage;
 the fixed-size tensors that a graph needs replace mmdet's per-image lists:
 
@@ -35,9 +36,13 @@ the fixed-size tensors that a graph needs replace mmdet's per-image lists:
    adds anchors, which changes the proposals near it (and, where scores
    are near-tied, which others the NMS keeps);
 1. normalisation (the config's ``data_preprocessor`` mean, std and channel
-   order), backbone -> C4, C5; thin map from C5;
-2. RPN head on C4; per image the ``nms_pre`` best anchors (sigmoid scores),
-   decoded and clipped to the image (``img_shape``), boxes of size <=
+   order), backbone -> C4, C5, then the two maps of the detector
+   (:meth:`LightHeadRCNNExport.features`): Light-Head R-CNN's RPN reads C4
+   and its R-CNN the thin map of C5; ThunderNet's RPN reads the CEM map
+   (of C4 and C5) and its R-CNN the CEM map re-weighted by SAM from the
+   RPN's feature;
+2. RPN head on its map; per image the ``nms_pre`` best anchors (sigmoid
+   scores), decoded and clipped to the image (``img_shape``), boxes of size <=
    ``min_bbox_size`` dropped, NMS (``onnx_nms``) keeping ``max_per_img``
    proposals; the kept ones go to a fixed (N, P) layout in descending
    score order, P = ``test_cfg.rpn.max_per_img``, padded with empty slots
@@ -47,7 +52,10 @@ the fixed-size tensors that a graph needs replace mmdet's per-image lists:
    average, :func:`~.ops.ps_roi_align`) and the R-CNN subnet on all
    N * P slots; softmax, per-class box decoding clipped to the image;
 4. per-class NMS of the scores > ``score_thr`` (``onnx_nms`` on N * classes
-   batches), then the K best of each image.
+   batches), then the K best of each image. Plain NMS only: ONNX has no
+   soft-NMS, and a graph with another NMS than the config's would not give
+   the config's detections, so a soft-NMS config (ThunderNet's) is refused
+   with the option that exports plain NMS instead (:func:`_plain_nms`).
 
 :meth:`LightHeadRCNNExport.metadata` is what the graph computes with (its
 ``test_cfg``, normalisation, padding, channel order, classes), which the
@@ -66,6 +74,8 @@ from .ops import onnx_nms, ps_roi_align
 
 # The version of the graph's metadata (LightHeadRCNNExport.metadata).
 METADATA_FORMAT = 1
+# The detector classes the export supports.
+DETECTORS = ('LightHeadRCNN', 'ThunderNet')
 
 
 class DeployError(ValueError):
@@ -120,6 +130,14 @@ def _coder_params(coder, where):
 def _plain_nms(nms_cfg, where):
     cfg = dict(nms_cfg)
     kind = cfg.pop('type', 'nms')
+    if kind == 'soft_nms':
+        # Refused, not replaced in silence: the graph would not give the
+        # config's detections (soft-NMS decays scores and keeps more boxes).
+        raise DeployError(
+            f'{where}.nms: ONNX has no soft-NMS ({dict(nms_cfg)}): export '
+            'with plain NMS at the same IoU threshold by --cfg-options '
+            f'model.{where}.nms.type=nms (and evaluate the graph with the '
+            'same option: its detections are plain NMS\'s)')
     if kind != 'nms' or set(cfg) - {'iou_threshold'}:
         raise DeployError(f'{where}.nms: export supports plain NMS '
                           f"(type='nms', iou_threshold), got {dict(nms_cfg)}")
@@ -131,10 +149,31 @@ def _gather_rows(x, idx):
     return torch.gather(x, 1, idx[..., None].expand(-1, -1, x.shape[-1]))
 
 
+class _RPNWithFeatures(nn.Module):
+    """A head's ``forward_with_features`` as its ``forward``: the tracer
+    names nodes after the modules called, so ThunderNet's RPN nodes go
+    under ``/rpn_head/`` (``quantize.PARTS``) as Light-Head's do."""
+
+    def __init__(self, head):
+        super().__init__()
+        self.head = head
+
+    def forward(self, feats):
+        return self.head.forward_with_features(feats)
+
+
 class LightHeadRCNNExport(nn.Module):
-    """Light-Head R-CNN inference from RGB 0-255 images and their sizes to
-    (dets, labels); see the module docstring. Build it from a
-    ``LightHeadRCNN`` in eval mode (weights are shared, not copied).
+    """Light-Head R-CNN or ThunderNet inference from RGB 0-255 images and
+    their sizes to (dets, labels); see the module docstring. Build it from a
+    ``LightHeadRCNN`` or a ``ThunderNet`` in eval mode (weights are shared,
+    not copied).
+
+    The two detectors differ only in where the RPN and the R-CNN read
+    (:meth:`features`); the rest of the graph is the same. ThunderNet's CEM
+    is held as ``thin_map`` (it makes the thin map both stages read), so
+    that its graph nodes carry the names (``/thin_map/...``) that the
+    int8 parts go by (``quantize.PARTS``), as its RPN's (``/rpn_head/...``);
+    SAM's are ``/sam/...``.
 
     ``debug=True`` makes ``forward`` also return the intermediate results
     (the proposals and their validity, the R-CNN's raw class scores and box
@@ -143,14 +182,21 @@ class LightHeadRCNNExport(nn.Module):
 
     def __init__(self, model, debug=False):
         super().__init__()
-        if type(model).__name__ != 'LightHeadRCNN':
-            raise DeployError(
-                f'export supports LightHeadRCNN, got {type(model).__name__}')
+        self.detector = type(model).__name__
+        if self.detector not in DETECTORS:
+            raise DeployError(f'export supports {" and ".join(DETECTORS)}, '
+                              f'got {self.detector}')
         self.debug = debug
         self.backbone = model.backbone
-        self.thin_map = model.thin_map
-        self.rpn_head = model.rpn_head
+        if self.detector == 'ThunderNet':
+            self.thin_map = model.neck  # the CEM
+            self.rpn_head = _RPNWithFeatures(model.rpn_head)
+        else:
+            self.thin_map = model.thin_map
+            self.rpn_head = model.rpn_head
         self.bbox_head = model.roi_head.bbox_head
+        if self.detector == 'ThunderNet':
+            self.sam = model.sam
         test_cfg = model.test_cfg
 
         # 1. Normalisation. The data preprocessor receives images as loaded
@@ -175,10 +221,10 @@ class LightHeadRCNNExport(nn.Module):
         self.test_cfg = _plain(test_cfg)
 
         # 2. RPN.
-        head = self.rpn_head
+        head = model.rpn_head
         gen = head.prior_generator
         if gen.num_levels != 1:
-            raise DeployError('export supports a one-level RPN (C4), got '
+            raise DeployError('export supports a one-level RPN, got '
                               f'{gen.num_levels} levels')
         if not head.use_sigmoid_cls:
             raise DeployError('export supports a sigmoid RPN classifier')
@@ -229,6 +275,7 @@ class LightHeadRCNNExport(nn.Module):
                     'was built from')
         return dict(
             format=METADATA_FORMAT,
+            detector=self.detector,
             inputs=dict(
                 input='float32 (N, 3, H, W), RGB 0-255, any H, W; image i '
                 'at the top left, the rest ignored',
@@ -277,6 +324,23 @@ class LightHeadRCNNExport(nn.Module):
         inside = ((rows < img_hw[:, :1])[:, None, :, None]
                   & (cols < img_hw[:, 1:])[:, None, None, :])
         return torch.where(inside, x, x.new_full((1, ), self.pad_value))
+
+    def features(self, x):
+        """The detector's maps from the normalised images: the RPN's scores
+        and deltas (one level) and the map the R-CNN pools from.
+
+        Light-Head R-CNN: the RPN on C4, the R-CNN on the thin map of C5.
+        ThunderNet (``ThunderNet.rpn_forward``): the RPN on the CEM map of
+        (C4, C5), the R-CNN on the CEM map re-weighted by SAM from the
+        RPN's feature."""
+        if self.detector == 'ThunderNet':
+            cem = self.thin_map(self.backbone(x))[0]
+            cls_scores, bbox_preds, rpn_feats = self.rpn_head((cem, ))
+            return cls_scores[0], bbox_preds[0], self.sam(cem, rpn_feats[0])
+        c4, c5 = self.backbone(x)
+        thin = self.thin_map(c5)
+        cls_scores, bbox_preds = self.rpn_head((c4, ))
+        return cls_scores[0], bbox_preds[0], thin
 
     def anchors(self, feat):
         """mmdet's ``AnchorGenerator.grid_priors`` for one level: (h * w *
@@ -382,12 +446,9 @@ class LightHeadRCNNExport(nn.Module):
             img_shape = input.new_zeros((1, 2), dtype=torch.long)
         img_hw = self.image_sizes(input, img_shape)
         x = self.preprocess(input, img_hw)
-        c4, c5 = self.backbone(x)
-        thin = self.thin_map(c5)
-        cls_scores, bbox_preds = self.rpn_head((c4, ))
-        proposals, valid = self.proposals(cls_scores[0], bbox_preds[0],
-                                          img_hw)
-        cls_score, bbox_pred = self.rcnn(thin, proposals)
+        rpn_cls, rpn_reg, rcnn_map = self.features(x)
+        proposals, valid = self.proposals(rpn_cls, rpn_reg, img_hw)
+        cls_score, bbox_pred = self.rcnn(rcnn_map, proposals)
         dets, labels = self.detections(proposals, valid, cls_score, bbox_pred,
                                        img_hw)
         if self.debug:
