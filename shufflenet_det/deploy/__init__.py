@@ -1,4 +1,4 @@
-"""Deployment: the whole Light-Head R-CNN as one ONNX graph (standard
+"""Deployment: the whole Light-Head R-CNN (or ThunderNet) as one ONNX graph (standard
 operators only; PSRoIAlign and NMS included) for ONNX Runtime and
 OpenVINO, and inference-time rewrites of the PyTorch model (BatchNorm
 folding).

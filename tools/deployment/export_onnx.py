@@ -1,6 +1,8 @@
-"""Export a Light-Head R-CNN to one ONNX graph: normalisation, backbone,
-thin map, RPN with its proposal NMS, PSRoIAlign, R-CNN and the per-class
-NMS, in standard ONNX operators (opset 16), for ONNX Runtime.
+"""Export a Light-Head R-CNN or a ThunderNet to one ONNX graph:
+normalisation, backbone, thin map (ThunderNet: CEM and SAM), RPN with its
+proposal NMS, PSRoIAlign, R-CNN and the per-class NMS, in standard ONNX
+operators (opset 16), for ONNX Runtime and OpenVINO. ThunderNet's soft-NMS
+has no ONNX operator: add --cfg-options model.test_cfg.rcnn.nms.type=nms.
 
     python tools/deployment/export_onnx.py configs/lighthead_v2star.py \\
         work_dirs/lighthead_v2star/iter_150500.pth --out lighthead.onnx
@@ -38,7 +40,7 @@ from shufflenet_det.utils.cli import user_errors
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('config', help='a LightHeadRCNN config')
+    p.add_argument('config', help='a LightHeadRCNN or ThunderNet config')
     p.add_argument('checkpoint', nargs='?',
                    help='trained weights (default: seeded random weights)')
     p.add_argument('--out', required=True, help='the .onnx file to write')
