@@ -1,6 +1,6 @@
-"""Deployment: the whole Light-Head R-CNN (or ThunderNet) as one ONNX graph (standard
-operators only; PSRoIAlign and NMS included) for ONNX Runtime and
-OpenVINO, and inference-time rewrites of the PyTorch model (BatchNorm
+"""Deployment: the whole Light-Head R-CNN (or ThunderNet) as one ONNX
+graph (standard operators only; PSRoIAlign and NMS included) for ONNX
+Runtime and OpenVINO, and inference-time rewrites of the PyTorch model (BatchNorm
 folding).
 
     from shufflenet_det.deploy import export_onnx, ov_compile
