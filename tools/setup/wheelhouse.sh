@@ -53,7 +53,7 @@ REQS=(
   setuptools wheel ninja
 )
 if [ "$ONNX" = 1 ]; then
-  # The pins of setup.py's "deploy" extra.
+  # The pins of setup.py's "deploy" extra for ONNX (OpenVINO, a CPU runtime, stays out).
   REQS+=('onnx==1.23.2' 'onnxruntime==1.31.1')
 fi
 
