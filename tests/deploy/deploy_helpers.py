@@ -15,6 +15,7 @@ decimal. No training is needed.
 """
 import os.path as osp
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -24,6 +25,21 @@ from shufflenet_det.apis.detector import build_detector
 from shufflenet_det.utils.inputs import mmdet_batch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def mmdet_detections(model, bgr, k):
+    """mmdet's predictions as the export's padded (N, K, 5), (N, K)."""
+    with torch.no_grad():
+        results = model.test_step(mmdet_batch(bgr))
+    dets = np.zeros((len(bgr), k, 5), np.float32)
+    labels = np.full((len(bgr), k), -1, np.int64)
+    for i, res in enumerate(results):
+        pred = res.pred_instances
+        n = len(pred)
+        dets[i, :n, :4] = pred.bboxes.numpy()
+        dets[i, :n, 4] = pred.scores.numpy()
+        labels[i, :n] = pred.labels.numpy()
+    return dets, labels
 
 
 def table7_config(family, level):

@@ -15,12 +15,12 @@ import os
 import numpy as np
 import pytest
 import torch
-from deploy_helpers import as_batch, exported_shapes_graph, table7_config
+from deploy_helpers import (as_batch, exported_shapes_graph, mmdet_detections,
+                            table7_config)
 
 from shufflenet_det.deploy import DeployError, ort_session
 from shufflenet_det.deploy.export import read_metadata
 from shufflenet_det.deploy.parity import match_detections
-from shufflenet_det.utils.inputs import mmdet_batch
 
 ov = pytest.importorskip('openvino', reason='openvino is not installed '
                          '(pip install -e .[deploy])')
@@ -54,21 +54,6 @@ def feeds(exported, shapes_root):
     assert out['input'].shape == (4, 3, 320, 416)
     assert (out['img_shape'] == SHAPE).all()
     return out
-
-
-def mmdet_detections(model, bgr, k):
-    """mmdet's predictions as the export's padded (N, K, 5), (N, K)."""
-    with torch.no_grad():
-        results = model.test_step(mmdet_batch(bgr))
-    dets = np.zeros((len(bgr), k, 5), np.float32)
-    labels = np.full((len(bgr), k), -1, np.int64)
-    for i, res in enumerate(results):
-        pred = res.pred_instances
-        n = len(pred)
-        dets[i, :n, :4] = pred.bboxes.numpy()
-        dets[i, :n, 4] = pred.scores.numpy()
-        labels[i, :n] = pred.labels.numpy()
-    return dets, labels
 
 
 def test_f32_matches_onnxruntime_and_pytorch(exported, feeds, shapes_val):

@@ -10,7 +10,8 @@ why)."""
 import numpy as np
 import pytest
 import torch
-from deploy_helpers import as_batch, decisive_model, table7_config
+from deploy_helpers import (as_batch, decisive_model, mmdet_detections,
+                            table7_config)
 
 from shufflenet_det.deploy import export_onnx, ort_session
 from shufflenet_det.deploy.parity import box_iou, match_detections
@@ -28,21 +29,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def mmdet_detections(model, bgr, k):
-    """mmdet's predictions as the export's padded (N, K, 5), (N, K)."""
-    with torch.no_grad():
-        results = model.test_step(mmdet_batch(bgr))
-    dets = np.zeros((len(bgr), k, 5), np.float32)
-    labels = np.full((len(bgr), k), -1, np.int64)
-    for i, res in enumerate(results):
-        pred = res.pred_instances
-        n = len(pred)
-        dets[i, :n, :4] = pred.bboxes.numpy()
-        dets[i, :n, 4] = pred.scores.numpy()
-        labels[i, :n] = pred.labels.numpy()
-    return dets, labels
 
 
 def inside_images(boxes, bgr):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from deploy_helpers import ROOT, as_batch, table7_config
+from deploy_helpers import ROOT, as_batch, mmdet_detections, table7_config
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from shufflenet_det.apis.detector import build_detector
@@ -70,21 +70,6 @@ def seeded_thundernet(bgr, seed=0):
         logits = model.rpn_forward(model.extract_feat(inputs))[0][0]
         model.rpn_head.rpn_cls.weight.div_(logits.std())
     return model
-
-
-def mmdet_detections(model, bgr, k):
-    """mmdet's predictions as the export's padded (N, K, 5), (N, K)."""
-    with torch.no_grad():
-        results = model.test_step(mmdet_batch(bgr))
-    dets = np.zeros((len(bgr), k, 5), np.float32)
-    labels = np.full((len(bgr), k), -1, np.int64)
-    for i, res in enumerate(results):
-        pred = res.pred_instances
-        n = len(pred)
-        dets[i, :n, :4] = pred.bboxes.numpy()
-        dets[i, :n, 4] = pred.scores.numpy()
-        labels[i, :n] = pred.labels.numpy()
-    return dets, labels
 
 
 @pytest.fixture(scope='module')
