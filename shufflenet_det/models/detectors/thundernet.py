@@ -92,13 +92,19 @@ class ThunderNet(TwoStageDetector):
         return cls_scores, bbox_preds, (self.sam(cem_feats[0],
                                                  rpn_feats[0]), )
 
-    def _forward(self, batch_inputs, batch_data_samples):
+    def _sam_and_proposals(self, batch_inputs, batch_data_samples):
+        """The SAM map and the test-time proposals (``test_cfg.rpn``)."""
         cls_scores, bbox_preds, sam_feats = self.rpn_forward(
             self.extract_feat(batch_inputs))
         batch_img_metas = [s.metainfo for s in batch_data_samples]
         proposals = self.rpn_head.predict_by_feat(
             cls_scores, bbox_preds, batch_img_metas=batch_img_metas,
             rescale=False)
+        return sam_feats, proposals
+
+    def _forward(self, batch_inputs, batch_data_samples):
+        sam_feats, proposals = self._sam_and_proposals(batch_inputs,
+                                                       batch_data_samples)
         return (self.roi_head.forward(sam_feats, proposals,
                                       batch_data_samples), )
 
@@ -129,12 +135,8 @@ class ThunderNet(TwoStageDetector):
         return losses
 
     def predict(self, batch_inputs, batch_data_samples, rescale=True):
-        cls_scores, bbox_preds, sam_feats = self.rpn_forward(
-            self.extract_feat(batch_inputs))
-        batch_img_metas = [s.metainfo for s in batch_data_samples]
-        proposals = self.rpn_head.predict_by_feat(
-            cls_scores, bbox_preds, batch_img_metas=batch_img_metas,
-            rescale=False)
+        sam_feats, proposals = self._sam_and_proposals(batch_inputs,
+                                                       batch_data_samples)
         results = self.roi_head.predict(
             sam_feats, proposals, batch_data_samples, rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results)
