@@ -101,6 +101,18 @@ class BaseBackbone(BaseModule):
         """The i-th stage (0-based), as ``frozen_stages`` counts them."""
         return self.layers[i]
 
+    def forward(self, x):
+        """The ShuffleNet layout: ``conv1``, ``maxpool``, then ``layers``,
+        returning the outputs of ``out_indices`` (MobileNet V2 and Xception
+        override it)."""
+        x = self.maxpool(self.conv1(x))
+        outs = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
     def _kaiming_init(self):
         """Kaiming normal convs (fan-out, ReLU), BN at 1/0, as torchvision.
 

@@ -209,12 +209,3 @@ class ShuffleNetV1(BaseBackbone):
         if self.init_cfg is None:
             self._kaiming_init()
         super().init_weights()
-
-    def forward(self, x):
-        x = self.maxpool(self.conv1(x))
-        outs = []
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)

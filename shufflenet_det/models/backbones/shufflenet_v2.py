@@ -259,15 +259,6 @@ class ShuffleNetV2(BaseBackbone):
                 conv = m.extra_dw.conv
                 nn.init.dirac_(conv.weight, groups=conv.groups)
 
-    def forward(self, x):
-        x = self.maxpool(self.conv1(x))
-        outs = []
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
 
 @MODELS.register_module()
 class ShuffleNetV2Star(ShuffleNetV2):

@@ -133,12 +133,3 @@ class SNet(BaseBackbone):
             self._kaiming_init()
         if not init_from_pretrained(self):
             super().init_weights()
-
-    def forward(self, x):
-        x = self.maxpool(self.conv1(x))
-        outs = []
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
