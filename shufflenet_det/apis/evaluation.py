@@ -109,7 +109,7 @@ def open_graph(cfg, path, backend='onnxruntime', threads=None, fill=None,
         from ..deploy.openvino import check_ir, ir_metadata
         from ..deploy.quantize import METADATA_KEY
         if backend != 'openvino':
-            raise DeployError(f'{path} is an OpenVINO IR: evaluate it with '
+            raise DeployError(f'{path} is an OpenVINO IR: run it with '
                               '--backend openvino')
         check_ir(cfg, path)
         parts = ir_metadata(path, METADATA_KEY)

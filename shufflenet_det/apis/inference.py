@@ -1,8 +1,10 @@
 """Detecting objects in one's own images: the images a user names (files,
 folders, list files), checked before any model is built, and mmdet's
 ``DetInferencer`` with the project's modules, a checkpoint check and the
-drawing on the pixels the model saw. ``tools/infer.py`` is the command
-line."""
+drawing on the pixels the model saw. The weights are a PyTorch checkpoint,
+or an exported graph run by ONNX Runtime or OpenVINO (the same pipeline,
+drawing and JSON; the graph checked against the config first).
+``tools/infer.py`` is the command line."""
 import os
 import os.path as osp
 
@@ -214,9 +216,54 @@ class ProjectDetInferencer(DetInferencer):
         return None
 
 
-def build_inferencer(config, checkpoint, device):
+class GraphDetInferencer(ProjectDetInferencer):
+    """:class:`ProjectDetInferencer` whose model is an exported graph
+    (.onnx, or an OpenVINO int8 IR .xml) run by ONNX Runtime or OpenVINO
+    (:func:`~.evaluation.open_graph`, which checks it against the config):
+    the config's test pipeline feeds it and its detections are drawn and
+    written as a checkpoint's are.
+
+    Args:
+        backend (str): 'onnxruntime' or 'openvino'.
+        threads (int, optional): the runtime's threads.
+        precision (str): OpenVINO's inference precision ('f32', 'bf16').
+    """
+
+    def __init__(self, *args, backend='onnxruntime', threads=None,
+                 precision='f32', **kwargs):
+        self.graph_cfg = dict(backend=backend, threads=threads,
+                              precision=precision)
+        super().__init__(*args, **kwargs)
+
+    def _init_model(self, cfg, weights, device):
+        from ..deploy.wrapper import DeployError
+        from .evaluation import open_graph
+        try:
+            model, _ = open_graph(cfg, weights, **self.graph_cfg)
+        except DeployError as e:
+            raise InferError(str(e)) from None
+        # As a checkpoint's dataset_meta: the config's classes and palette
+        # (the graph holds the classes only).
+        meta = dict(cfg.test_dataloader.dataset.get('metainfo') or {})
+        meta.setdefault('classes', model.graph.metadata.get('classes'))
+        if not meta['classes']:
+            raise InferError(
+                f'{weights}: no class names in the graph, nor in the '
+                'config\'s test_dataloader.dataset.metainfo; add them there')
+        model.dataset_meta = meta
+        return model
+
+
+#: weights file endings -> the backend that runs them by default.
+GRAPH_BACKENDS = {'.onnx': 'onnxruntime', '.xml': 'openvino'}
+
+
+def build_inferencer(config, checkpoint, device, backend=None, threads=None,
+                     precision='f32'):
     """A :class:`ProjectDetInferencer` of ``config`` with the weights of
-    ``checkpoint`` on ``device``; a broken checkpoint or a config without
+    ``checkpoint`` on ``device``, or, for an exported graph (.onnx, .xml),
+    a :class:`GraphDetInferencer` in ``backend`` (default: ONNX Runtime for
+    .onnx, OpenVINO for .xml); a broken checkpoint or a config without
     what DetInferencer needs is refused with one line."""
     from mmengine.config import Config
     cfg = Config.fromfile(config)  # imports its custom_imports too
@@ -230,15 +277,31 @@ def build_inferencer(config, checkpoint, device):
     # The pictures are written by the inferencer, not by a visualizer
     # backend (which would warn that it has no save_dir).
     cfg.visualizer.vis_backends = None
+    color_type = loader.get('color_type', 'color')
+    ext = osp.splitext(checkpoint)[1].lower()
+    if ext in GRAPH_BACKENDS:
+        if device not in (None, 'cpu'):
+            raise InferError(f'{checkpoint}: an exported graph runs on the '
+                             'CPU; use --device cpu')
+        return GraphDetInferencer(
+            model=cfg, weights=checkpoint, device='cpu', scope='mmdet',
+            show_progress=False, color_type=color_type,
+            backend=backend or GRAPH_BACKENDS[ext], threads=threads,
+            precision=precision)
+    if backend not in (None, 'pytorch'):
+        raise InferError(f'--backend {backend} runs an exported graph '
+                         f'(.onnx or .xml), not {checkpoint}')
     if cfg.model.get('backbone', {}).get('init_cfg'):
         cfg.model.backbone.init_cfg = None  # the checkpoint has the weights
     load_checkpoint(checkpoint)  # a clear error for a broken file
+    if device is None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
     # The project registers its modules in mmdet's registries, so the scope
     # is mmdet's whatever the config's default_scope says.
     return ProjectDetInferencer(
         model=cfg, weights=checkpoint, device=device, scope='mmdet',
         show_progress=False, fit_check=(checkpoint, config),
-        color_type=loader.get('color_type', 'color'))
+        color_type=color_type)
 
 
 def quiet():
@@ -262,8 +325,11 @@ def quiet():
 
 
 def run_inference(config, checkpoint, inputs, out_dir='work_dirs/infer',
-                  score_thr=0.3, device='cpu', batch_size=1):
-    """Detect objects in the images ``inputs`` name and write, under
+                  score_thr=0.3, device=None, batch_size=1, backend=None,
+                  threads=None, precision='f32'):
+    """Detect objects in the images ``inputs`` name with ``checkpoint`` (a
+    .pth, or an exported graph run in ``backend``: :func:`build_inferencer`)
+    and write, under
     ``out_dir``, ``vis/NAME`` (the detections scoring at least
     ``score_thr`` drawn) and ``preds/NAME.json`` (every detection, mmdet's
     format). Everything a user gives is checked before the model is built.
@@ -283,11 +349,14 @@ def run_inference(config, checkpoint, inputs, out_dir='work_dirs/infer',
         raise InferError(f'--batch-size {batch_size}: give 1 or more')
     images = collect_images(inputs)
     check_images_readable(images)
-    problem = cuda_problem(device)
+    # A graph's own device message comes from build_inferencer.
+    graph = osp.splitext(checkpoint)[1].lower() in GRAPH_BACKENDS
+    problem = device and not graph and cuda_problem(device)
     if problem:
         raise InferError(problem)
     quiet()
-    inferencer = build_inferencer(config, checkpoint, device)
+    inferencer = build_inferencer(config, checkpoint, device, backend,
+                                  threads, precision)
     try:
         results = inferencer(
             images, batch_size=batch_size, out_dir=out_dir,

@@ -52,6 +52,11 @@ class OrtGraph:
     def _session(self, path, threads):
         return ort_session(path, threads)
 
+    @property
+    def metadata(self):
+        """The graph's metadata (class names, pre-processing, test_cfg)."""
+        return self._metadata(self.path) or {}
+
     def _metadata(self, path):
         return read_metadata(path)
 

@@ -145,7 +145,7 @@ def test_openvino_errors_in_one_line(tmp_path, exported):
     ir = tmp_path / 'model.xml'
     ir.write_text('<net/>')
     cases = [((config, str(ir)), None,
-              f'error: {ir} is an OpenVINO IR: evaluate it with --backend '
+              f'error: {ir} is an OpenVINO IR: run it with --backend '
               'openvino')]
     if 'BF16' not in ov.Core().get_property('CPU',
                                             'OPTIMIZATION_CAPABILITIES'):

@@ -204,3 +204,89 @@ test_dataloader = dict(dataset=dict(pipeline=[
     boxes = np.array(preds[0]['bboxes']).reshape(-1, 4)
     assert len(boxes) and (boxes[:, 2] <= 64).all() and \
         (boxes[:, 3] <= 48).all()
+
+
+@pytest.fixture(scope='module')
+def graph(trained, shapes_root, tmp_path_factory):
+    """(checkpoint, graph): the fixture's detector with decisive heads
+    (deploy_helpers.decisive_model: random weights would give 100 near-tied
+    scores, whose order float rounding decides), saved, and exported to one
+    dynamic ONNX graph with its class names as
+    tools/deployment/export_onnx.py writes it."""
+    import mmcv
+    from deploy_helpers import as_batch, decisive_model
+
+    from shufflenet_det.deploy import export_onnx
+    config, _ = trained
+    bgr, _ = as_batch([mmcv.imread(str(p))
+                       for p in val_images(shapes_root)[:2]], (128, 160))
+    model = decisive_model(config, bgr)
+    tmp = tmp_path_factory.mktemp('infer_graph')
+    ckpt = tmp / 'decisive.pth'
+    torch.save({'meta': {'dataset_meta': {'classes': CLASSES}},
+                'state_dict': model.state_dict()}, ckpt)
+    path = tmp / 'tiny.onnx'
+    export_onnx(model, str(path), (128, 160), dynamic=True, classes=CLASSES)
+    return str(ckpt), str(path)
+
+
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+def test_graph_draws_and_writes_what_the_checkpoint_does(
+        trained, graph, shapes_root, tmp_path, backend):
+    """An exported graph through tools/infer.py (ONNX Runtime, or OpenVINO
+    f32): the same pictures and JSON files as the checkpoint, holding the
+    same detections (matched box by box)."""
+    import numpy as np
+
+    from shufflenet_det.deploy.parity import match_detections
+    pytest.importorskip(backend)
+    config, _ = trained
+    ckpt, graph = graph
+    images = [str(p) for p in val_images(shapes_root)[:2]]
+    _, ref = run_inference(config, ckpt, images, str(tmp_path / 'pt'),
+                           score_thr=0.05, device='cpu')
+    out = tmp_path / backend
+    proc = run_tool('tools/infer.py', config, graph, *images, '--out-dir',
+                    str(out), '--score-thr', '0.05', '--backend', backend,
+                    '--threads', '1')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    check_outputs(out, [osp.basename(p) for p in images])
+    for path, r in zip(images, ref):
+        g = json.loads((out / 'preds' / (osp.splitext(osp.basename(path))[0]
+                                         + '.json')).read_text())
+        assert len(r['scores']) > 0
+
+        def padded(p):
+            return (np.c_[np.reshape(p['bboxes'], (-1, 4)),
+                          p['scores']][None], np.array([p['labels']]))
+        m = match_detections(*padded(r), *padded(g), iou_thr=0.99,
+                             score_tol=1e-3)
+        assert m['matched'] == m['reference'] == m['other'], (path, m)
+
+
+def test_graph_errors(trained, graph, shapes_root, tmp_path):
+    """A graph with --device cuda, --backend with a .pth, an int8 IR in ONNX
+    Runtime and a graph of another detector: one line saying what to do."""
+    config, ckpt = trained
+    graph = graph[1]
+    image = str(val_images(shapes_root)[0])
+    out = str(tmp_path / 'out')
+    with pytest.raises(InferError, match='runs on the CPU; use --device cpu'):
+        run_inference(config, graph, [image], out, device='cuda')
+    with pytest.raises(InferError, match=r'--backend openvino runs an '
+                       r'exported graph \(.onnx or .xml\)'):
+        run_inference(config, ckpt, [image], out, device='cpu',
+                      backend='openvino')
+    ir = tmp_path / 'tiny_int8.xml'
+    ir.write_text('<net/>')
+    with pytest.raises(InferError, match='is an OpenVINO IR: run it '
+                       'with --backend openvino'):
+        run_inference(config, str(ir), [image], out, backend='onnxruntime')
+    other = tmp_path / 'other.py'
+    other.write_text(f'_base_ = [{config!r}]\n'
+                     "model = dict(roi_head=dict(bbox_head=dict("
+                     "num_classes=7)))\n")
+    with pytest.raises(InferError, match='a detector of 5 classes, the '
+                       'config has 7'):
+        run_inference(str(other), graph, [image], out)
+    assert not (tmp_path / 'out' / 'vis').exists()
