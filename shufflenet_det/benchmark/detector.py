@@ -120,7 +120,7 @@ def export_graphs(model, images, backends, shape, path, threads,
 def benchmark_detector(model, images, name, device, backends=('pytorch', ),
                        iters=5, warmup=1, fp16=False, channels_last=False,
                        peer=False, shape=(800, 1200), threads=None,
-                       ort_profile=False, progress=True, ov_precision='f32'):
+                       profile=False, progress=True, ov_precision='f32'):
     """Time ``model`` (a detector on ``device``, as
     :func:`shufflenet_det.apis.build_detector` builds it) on ``images``
     (host uint8 images of ``shape``) in each of ``backends``, and
@@ -131,8 +131,9 @@ def benchmark_detector(model, images, name, device, backends=('pytorch', ),
     weights and images (ours as built and the peer's) in channels-last
     layout; ``threads``: ONNX Runtime's and OpenVINO's intra-op threads
     (default: torch's); ``ov_precision``: OpenVINO's inference precision.
-    ``ort_profile`` adds ONNX Runtime's own per-node profile of each ONNX
-    Runtime backend (:func:`shufflenet_det.deploy.profile.profile_session`).
+    ``profile`` adds each runtime's own per-node profile of each graph
+    backend (:func:`shufflenet_det.deploy.profile.profile_session`,
+    :func:`~shufflenet_det.deploy.profile.profile_openvino`).
 
     Returns:
         dict: ``results`` (one dict per timed model: ``name``, ``backend``,
@@ -220,12 +221,17 @@ def benchmark_detector(model, images, name, device, backends=('pytorch', ),
     if progress:
         sys.stdout.write('\n')
     profiles = {}
-    if ort_profile:
-        from ..deploy.profile import profile_session
-        for kind in [b for b in backends if b in ORT_BACKENDS]:
+    if profile:
+        from ..deploy.profile import profile_openvino, profile_session
+        for kind in graph_backends:
             g = graphs[kind]
-            profiles[kind] = profile_session(g.path, g.inputs(images),
-                                             threads=g.threads)
+            if kind in OV_BACKENDS:
+                profiles[kind] = profile_openvino(
+                    g.path, g.inputs(images), g.threads,
+                    precision=g.precision)
+            else:
+                profiles[kind] = profile_session(g.path, g.inputs(images),
+                                                 threads=g.threads)
     tmp.cleanup()
     for res, name_, kind, m in zip(results, names, kinds, models):
         # Interpolated as Measurement's median and quartiles are.
@@ -247,7 +253,7 @@ def report_lines(run, env, batch_size, shape, iters, warmup, fp16=False,
     on the device of ``env`` (:func:`~.timing.environment`): the settings,
     the PyTorch rewrites, one row per model (with ``latency``, the 50th and
     95th percentiles of its timed runs too), the ratios to the peer and
-    ONNX Runtime's profiles."""
+    runtimes' profiles."""
     results, kinds = run['results'], run['kinds']
     rewrites, profiles = run['rewrites'], run['profiles']
     lines = [f'device: {describe_device(env)}; batch {batch_size}, '
@@ -286,8 +292,8 @@ def report_lines(run, env, batch_size, shape, iters, warmup, fp16=False,
     if profiles:
         from ..deploy.profile import format_profiles
         runs = next(iter(profiles.values()))['runs']
-        lines.append(f'ONNX Runtime\'s profile (kernel ms per batch, mean of '
-                     f'{runs} profiled runs):')
+        lines.append(f'the runtimes\' own profiles (kernel ms per batch, mean '
+                     f'of {runs} profiled runs):')
         lines.append(format_profiles(
             {BACKENDS[k]: p for k, p in profiles.items()}))
     return lines
@@ -296,9 +302,9 @@ def report_lines(run, env, batch_size, shape, iters, warmup, fp16=False,
 def benchmark_json(run, env, settings):
     """What the benchmark's ``--json`` holds: the environment, the
     settings (with the backends and the PyTorch rewrites), the results
-    and ONNX Runtime's profiles."""
+    and the runtimes' profiles (``profiles``)."""
     settings = dict(settings, backends=run['backends'],
                     pytorch_rewrites=run['rewrites'])
     return dict(environment=env, settings=settings, results=run['results'],
-                ort_profiles=run['profiles'])
+                profiles=run['profiles'])
 

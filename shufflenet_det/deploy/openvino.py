@@ -212,7 +212,7 @@ class OpenVINOSession:
 
 
 def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
-               hint='LATENCY'):
+               hint='LATENCY', perf_count=False):
     """Compile an exported graph (.onnx, an IR of :func:`ov_quantize`, or
     an ``openvino.Model``; check it against the config first:
     :func:`~.export.check_graph`, :func:`check_ir`) for ``device``.
@@ -228,6 +228,9 @@ def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
             the threads: what a synchronous ``run`` of one batch at a time
             uses) or 'THROUGHPUT' (several streams, for requests run in
             parallel).
+        perf_count (bool): ``PERF_COUNT``, the per-node profile
+            (``session.request.get_profiling_info()``;
+            :func:`~.profile.profile_openvino`).
 
     Returns:
         OpenVINOSession: ``.precision`` is what the compiled model runs.
@@ -244,6 +247,8 @@ def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
               'PERFORMANCE_HINT': hint}
     if threads:
         config['INFERENCE_NUM_THREADS'] = int(threads)
+    if perf_count:
+        config['PERF_COUNT'] = True
     session = OpenVINOSession(core.compile_model(model, device, config),
                               defaults)
     if session.precision != precision:

@@ -1,10 +1,13 @@
-"""Where an exported graph's time goes in ONNX Runtime: its own per-node
-profile (``SessionOptions.enable_profiling``), summed by part of the
-detector (:data:`~.quantize.PARTS`, the node-name prefixes; PSRoIAlign's
-``RoiAlign`` and the ``NonMaxSuppression`` s on their own; the rest is the
-normalisation and the box arithmetic, sorting and gathering around them)
-and by operator. Node times are kernel times: what the threads spend in
-each operator, without the session's overhead between them.
+"""Where an exported graph's time goes in ONNX Runtime and in OpenVINO:
+each runtime's own per-node profile (ONNX Runtime's
+``SessionOptions.enable_profiling``, OpenVINO's ``PERF_COUNT``), summed by
+part of the detector (:data:`~.quantize.PARTS`, the node-name prefixes;
+PSRoIAlign's ``RoiAlign`` and the ``NonMaxSuppression`` s on their own; the
+rest is the normalisation and the box arithmetic, sorting and gathering
+around them) and by operator (OpenVINO's with the kernel that ran it, e.g.
+``Convolution jit_avx2_I8``: what tells an int8 kernel from a reference
+one). Node times are kernel times: what the threads spend in each
+operator, without the session's overhead between them.
 """
 import glob
 import json
@@ -37,6 +40,46 @@ def node_part(name, op):
             op == 'Transpose' and not name.startswith('/')):
         return LAYOUT
     return OPS_ON_THEIR_OWN.get(op, REST)
+
+
+#: OpenVINO's node types that are a part of their own, whatever their name.
+OV_OPS_ON_THEIR_OWN = {'ROIAlign': 'PSRoIAlign (RoiAlign)',
+                       'NonMaxSuppression': 'NMS', 'Reorder': LAYOUT}
+
+
+def ov_node_part(name, node_type):
+    """The part of a node of OpenVINO's execution graph. Its nodes keep
+    the exported names (a fused node the name of its first), so the parts'
+    prefixes find them, except the RoIAlign, the NMS and the ``Reorder`` s
+    (layout and precision changes OpenVINO inserts), by their type."""
+    if node_type in OV_OPS_ON_THEIR_OWN:
+        return OV_OPS_ON_THEIR_OWN[node_type]
+    for part, prefix in PARTS.items():
+        if name.startswith(prefix):
+            return part
+    return REST
+
+
+def profile_openvino(path, feeds, threads=None, runs=3, precision='f32'):
+    """Profile ``runs`` runs in OpenVINO of the graph at ``path`` (.onnx,
+    or an int8 IR) on ``feeds`` (after one untimed run), compiled as the
+    benchmark compiles it (:func:`~.openvino.ov_compile`, ``precision``)
+    with ``PERF_COUNT``. Returns what :func:`profile_session` returns; the
+    ``ops`` are keyed by node type and kernel."""
+    from .openvino import ov_compile
+    session = ov_compile(path, precision, threads, perf_count=True)
+    session.run(None, feeds)
+    parts, ops = defaultdict(float), defaultdict(float)
+    for _ in range(runs):
+        session.run(None, feeds)
+        for info in session.request.get_profiling_info():
+            if info.status != info.Status.EXECUTED:
+                continue
+            ms = info.real_time.total_seconds() * 1000 / runs
+            parts[ov_node_part(info.node_name, info.node_type)] += ms
+            ops[f'{info.node_type} {info.exec_type}'] += ms
+    return dict(parts=dict(parts), ops=dict(ops),
+                total_ms=sum(parts.values()), runs=runs)
 
 
 def profile_session(path, feeds, threads=None, runs=3):

@@ -1,6 +1,6 @@
 """tools/analysis/benchmark.py --backend pytorch pytorch-as-built
-onnxruntime (with the peer, in one run), onnxruntime-int8 with
---ort-profile, and
+onnxruntime (with the peer, in one run), onnxruntime-int8, openvino and
+openvino-int8 with both runtimes' profiles (--profile), and
 tools/analysis/lighthead_profile.py with BatchNorm folding and
 channels-last (and side by side with the model as built: --compare), on
 small images."""
@@ -51,22 +51,32 @@ def test_benchmark_int8_and_its_profile(tmp_path):
     proc = run_tool('tools/analysis/benchmark.py', CONFIG, '--device', 'cpu',
                     '--shape', '200', '300', '--batch-size', '2', '--iters',
                     '1', '--warmup', '0', '--threads', '1', '--backend',
-                    'onnxruntime', 'onnxruntime-int8', '--ort-profile',
-                    '--json', str(out))
+                    'onnxruntime', 'onnxruntime-int8', 'openvino',
+                    'openvino-int8', '--profile', '--json', str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads(out.read_text())
     res = info['results']
-    assert [r['backend'] for r in res] == ['onnxruntime', 'onnxruntime-int8']
+    kinds = ['onnxruntime', 'onnxruntime-int8', 'openvino', 'openvino-int8']
+    assert [r['backend'] for r in res] == kinds
     assert res[1]['name'].endswith('(ONNX Runtime int8)')
     assert all(r['images_per_s'] > 0 for r in res)
-    profiles = info['ort_profiles']
-    assert set(profiles) == {'onnxruntime', 'onnxruntime-int8'}
-    # int8 kernels in the int8 graph's profile, none in fp32's.
+    profiles = info['profiles']
+    assert set(profiles) == set(kinds)
+    # int8 kernels in the int8 graphs' profiles, none in fp32's: ONNX
+    # Runtime's QLinearConv, OpenVINO's convolutions run by an int8 kernel
+    # (the node type, then the kernel: 'Convolution jit_avx2_I8').
     assert 'QLinearConv' in profiles['onnxruntime-int8']['ops']
     assert 'QLinearConv' not in profiles['onnxruntime']['ops']
-    for part in ('backbone', 'thin_map', 'rpn_head', 'rcnn_fcs',
-                 'PSRoIAlign (RoiAlign)', 'NMS'):
-        assert profiles['onnxruntime']['parts'][part] > 0
+
+    def ov_int8_convs(kind):
+        return [op for op in profiles[kind]['ops']
+                if op.startswith('Convolution ') and op.endswith('I8')]
+    assert ov_int8_convs('openvino-int8') and not ov_int8_convs('openvino')
+    for kind in kinds:
+        for part in ('backbone', 'thin_map', 'rpn_head', 'rcnn_fcs',
+                     'PSRoIAlign (RoiAlign)', 'NMS'):
+            assert profiles[kind]['parts'][part] > 0, (kind, part)
+    for part in ('PSRoIAlign (RoiAlign)', 'NMS', 'OpenVINO int8'):
         assert part in proc.stdout
 
 

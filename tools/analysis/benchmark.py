@@ -20,8 +20,9 @@ is part of the timed run, as mmdet's pre-processing is part of PyTorch's);
 default), which the row's name gives as read back. ``onnxruntime-int8``
 and ``openvino-int8``: that graph in int8 (quantize_onnx.py's parts, both
 calibrated on the benchmark's own images). All in one run, round-robin.
-``--ort-profile``: ONNX Runtime's per-node profile of its backends, by part
-and by operator. ``--latency``: the 50th and 95th percentiles of the timed
+``--profile``: each runtime's own per-node profile of its backends (ONNX
+Runtime's, OpenVINO's with the kernel of each operator), by part and by
+operator. ``--latency``: the 50th and 95th percentiles of the timed
 runs too (e.g. ``--batch-size 1 --iters 50``; the JSON always has them).
 Our PyTorch path runs as a deployment would run it: BatchNorm folded into
 the convolutions, and on the CPU weights and images in channels-last
@@ -90,9 +91,11 @@ def parse_args(argv=None):
     p.add_argument('--latency', action='store_true',
                    help='also report the 50th and 95th percentiles of the '
                    'timed runs')
-    p.add_argument('--ort-profile', action='store_true',
-                   help='with an ONNX Runtime backend: where the time of '
-                   'one run goes, by part and by operator')
+    p.add_argument('--profile', '--ort-profile', dest='profile',
+                   action='store_true',
+                   help='with ONNX Runtime or OpenVINO backends: where the '
+                   'time of a run goes, by part and by operator, in each '
+                   'runtime\'s own profile')
     p.add_argument('--json', help='write the results to this JSON file')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value')
@@ -122,7 +125,7 @@ def main(argv=None):
         args.iters, args.warmup, fp16=args.fp16,
         channels_last=args.channels_last, peer=args.peer,
         shape=tuple(args.shape), threads=args.threads,
-        ort_profile=args.ort_profile, ov_precision=args.ov_precision)
+        profile=args.profile, ov_precision=args.ov_precision)
     env = environment(device)
     for line in report_lines(run, env, args.batch_size, args.shape,
                              args.iters, args.warmup, args.fp16,
