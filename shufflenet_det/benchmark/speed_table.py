@@ -8,15 +8,15 @@ Each detector is timed by :func:`~.detector.benchmark_detector` (its
 backends round-robin, on random host images of its size, from host images
 to final detections, post-processing included), one detector after the
 other, for each thread count (torch's threads and the runtimes' alike).
-Random weights are drawn with a fixed seed (:func:`~shufflenet_det.apis.
-build_detector`), so that the post-processing is timed on the same counts
-in every backend.
+The detectors are built by the caller's ``build`` (the tool's:
+:func:`shufflenet_det.apis.build_detector`, random weights drawn with a
+fixed seed, so that the post-processing is timed on the same counts in
+every backend).
 """
 import os.path as osp
 
 import torch
 
-from ..apis.detector import build_detector
 from ..utils.inputs import synthetic_images
 from .detector import BenchmarkError, benchmark_detector, check_settings
 
@@ -37,10 +37,11 @@ def parse_entry(text, default_shape=(800, 1200)):
     return config, (h, w)
 
 
-def speed_table(entries, backends=('pytorch', ), threads=(None, ),
+def speed_table(build, entries, backends=('pytorch', ), threads=(None, ),
                 batch_size=1, iters=10, warmup=2, ov_precision='f32',
                 cfg_options=None, log=print):
-    """Time each detector of ``entries`` ((config, (H, W)) pairs) in
+    """Time each detector of ``entries`` ((config, (H, W)) pairs; built by
+    ``build(config, cfg_options=...)``, in eval mode) in
     ``backends`` (:data:`~.detector.BACKENDS`; the CPU), at ``batch_size``,
     once for each thread count of ``threads`` (None: torch's default).
     ``cfg_options`` (a dict, as ``--cfg-options``) applies to every config
@@ -62,7 +63,7 @@ def speed_table(entries, backends=('pytorch', ), threads=(None, ),
     for n in threads:
         torch.set_num_threads(n or default_threads)
         for config, shape in entries:
-            model = build_detector(config, cfg_options=cfg_options)
+            model = build(config, cfg_options=cfg_options)
             run = benchmark_detector(
                 model, synthetic_images(batch_size, shape),
                 osp.basename(config), 'cpu', backends, iters, warmup,

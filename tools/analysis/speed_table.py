@@ -28,6 +28,7 @@ import json
 
 from mmengine.config import DictAction
 
+from shufflenet_det.apis.detector import build_detector
 from shufflenet_det.benchmark.detector import BACKENDS, BenchmarkError
 from shufflenet_det.benchmark.speed_table import (markdown, parse_entry,
                                                   speed_table)
@@ -64,7 +65,8 @@ def main(argv=None):
         entries = [parse_entry(c, args.shape) for c in args.configs]
         print('| config | input | threads | backend | p50 ms | p95 ms | '
               'images/s |\n|---|---|---|---|---|---|---|', flush=True)
-        rows = speed_table(entries, args.backend, args.threads,
+        rows = speed_table(build_detector, entries, args.backend,
+                           args.threads,
                            args.batch_size, args.iters, args.warmup,
                            args.ov_precision, args.cfg_options)
     except BenchmarkError as e:
