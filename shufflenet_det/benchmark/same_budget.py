@@ -16,10 +16,8 @@ import sys
 import time
 
 from ..utils.logs import last_coco_bbox, last_match
+from ..utils.paths import REPO_ROOT as REPO
 
-#: the repository (tools/train.py, the configs); the package is installed
-#: editable from it.
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = ['configs/demo/lighthead_v2star_shapes.py',
                    'configs/demo/faster_rcnn_fpn_v2star_shapes.py']
 

@@ -3,9 +3,8 @@ and its work_dir (that of ``tools/train.py`` and ``tools/test.py`` for the
 config), shared by the timing, the embedded runner and the GPU run."""
 import os.path as osp
 
-#: the repository: configs/ and tools/ (the package is installed editable
-#: from it)
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from ..utils.paths import REPO_ROOT as ROOT
+
 #: where tools/train.py writes a config's work_dir by default
 WORK_DIRS = osp.join(ROOT, 'work_dirs')
 
