@@ -3,6 +3,17 @@ Runtime's own tools (``onnxruntime.quantization.quantize_static``): QDQ
 format, int8 weights per output channel, uint8 activations with MinMax
 ranges calibrated on real images.
 
+Weights take 7 bits ([-64, 63]) unless 8 are asked for
+(:data:`WEIGHT_BITS`): on x86 CPUs without VNNI (AVX2, AVX-512 without
+VNNI), ONNX Runtime multiplies uint8 activations by int8 weights with
+``vpmaddubsw``, which adds each pair of products into int16 and saturates
+at 32767; with 8-bit weights a pair can reach 2 x 255 x 127 = 64770. On
+such a CPU, ThunderNet's R-CNN fc (245 inputs) quantised with 8-bit
+weights loses almost every detection (docs/int8.md); 7-bit weights cannot
+overflow (2 x 255 x 64 = 32640) and cost little accuracy. ONNX Runtime's
+``reduce_range`` is this option. 8 bits are for graphs that will run on
+CPUs with VNNI or AMX only (int32 accumulation).
+
 The graph's parts are told apart by the node names that the exporter gives
 them after :class:`~.wrapper.LightHeadRCNNExport`'s submodules (:data:`PARTS`).
 Only the parts named are quantised; everything else (the normalisation,
@@ -33,6 +44,9 @@ import tempfile
 
 from .inputs import graph_feeds
 from .wrapper import DeployError
+
+#: weight bits -> ``quantize_static``'s ``reduce_range`` (module docstring).
+WEIGHT_BITS = {7: True, 8: False}
 
 # Part name -> the prefix of its nodes' names in the exported graph.
 PARTS = {
@@ -130,13 +144,15 @@ def unshare_initializers(model):
 
 
 def quantize_graph(fp32_path, out, reader=None, parts=DEFAULT_PARTS,
-                   cache=None):
+                   cache=None, weight_bits=7):
     """Write the int8 graph of ``fp32_path`` to ``out``: the nodes of
     ``parts`` quantised (QDQ; int8 weights per output channel, uint8
     activations), calibrated by ``reader`` (:class:`ImageCalibrationReader`)
     with MinMax ranges. ``cache``: a JSON file of calibrated ranges; if it
     exists it is used instead of ``reader`` (one calibration for several
-    choices of parts), else it is written.
+    choices of parts), else it is written. ``weight_bits``: 7 (the
+    default: exact on every x86 CPU) or 8 (CPUs with VNNI or AMX only;
+    module docstring).
 
     Returns:
         dict: ``parts``; ``int8_kernels`` (:func:`int8_kernels`) and
@@ -146,6 +162,9 @@ def quantize_graph(fp32_path, out, reader=None, parts=DEFAULT_PARTS,
     import onnx
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
                                           QuantType, quantize_static)
+    if weight_bits not in WEIGHT_BITS:
+        raise DeployError(f'weight_bits {weight_bits}: choose 7 (any x86 '
+                          'CPU) or 8 (CPUs with VNNI or AMX)')
     model = onnx.load(fp32_path)
     nodes = part_nodes(model, parts)
     root = logging.getLogger()
@@ -163,7 +182,8 @@ def quantize_graph(fp32_path, out, reader=None, parts=DEFAULT_PARTS,
                 onnx.save(model, source)
             quantize_static(
                 source, out, reader, quant_format=QuantFormat.QDQ,
-                per_channel=True, activation_type=QuantType.QUInt8,
+                per_channel=True, reduce_range=WEIGHT_BITS[weight_bits],
+                activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
                 nodes_to_quantize=nodes, calibration_cache_path=cache)
@@ -189,7 +209,8 @@ def quantize_graph(fp32_path, out, reader=None, parts=DEFAULT_PARTS,
     _keep_defaults(model, qmodel)
     onnx.save(qmodel, out)
     kernels = int8_kernels(out)
-    return dict(parts=list(parts), int8_kernels=kernels,
+    return dict(parts=list(parts), weight_bits=weight_bits,
+                int8_kernels=kernels,
                 int8_nodes=sum(kernels.values()),
                 convs_gemms=sum(n.op_type in ('Conv', 'Gemm', 'MatMul')
                                 for n in model.graph.node))

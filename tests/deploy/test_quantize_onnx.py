@@ -139,15 +139,9 @@ def test_int8_rcnn_fcs_match_fp32_at_300x397(tmp_path, exported,
     measured 382 of 400)."""
     from mmengine.config import Config
 
-    from shufflenet_det.deploy.quantize import (
-
-        ImageCalibrationReader,
-
-        quantize_graph,
-
-    )
-
     from shufflenet_det.deploy.inputs import config_fill, pipeline_images
+    from shufflenet_det.deploy.quantize import (ImageCalibrationReader,
+                                                quantize_graph)
     config, fp32 = exported
     cfg = Config.fromfile(config)
     val = sorted(str(p) for p in (shapes_root / 'val').iterdir())
@@ -163,6 +157,60 @@ def test_int8_rcnn_fcs_match_fp32_at_300x397(tmp_path, exported,
     assert report['reference'] == 400
     assert report['matched'] >= 0.85 * report['reference'], report
     assert (dets[..., 0::2] <= 397).all() and (dets[..., 1:4:2] <= 300).all()
+
+
+def test_weight_bits_keep_the_int16_pair_sums_exact(tmp_path):
+    """7-bit weights (the default): an fc whose uint8 inputs and int8
+    weights are all at the top of their ranges, where 8-bit weights would
+    overflow the int16 pair sums of a CPU without VNNI, gives fp32's
+    output on any CPU; its weights lie in [-64, 63]. With 8 bits they use
+    [-127, 127] (for VNNI CPUs); other widths are refused."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from shufflenet_det.deploy.quantize import quantize_graph
+    from shufflenet_det.deploy.wrapper import DeployError
+    k, n = 64, 8
+    rng = np.random.RandomState(0)
+    weight = np.where(rng.rand(n, k) < 0.5, -1.0, 1.0).astype(np.float32)
+    weight[:, :32] = np.abs(weight[:, :32])  # same-sign pairs: the worst
+    graph = helper.make_graph(
+        [helper.make_node('Gemm', ['x', 'w', 'b'], ['y'], transB=1,
+                          name='/bbox_head/fc/Gemm')], 'fc',
+        [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, k])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, n])],
+        [numpy_helper.from_array(weight, 'w'),
+         numpy_helper.from_array(np.zeros(n, np.float32), 'b')])
+    fp32 = str(tmp_path / 'fc.onnx')
+    model = helper.make_model(graph, opset_imports=[
+        helper.make_opsetid('', 17)])
+    model.ir_version = 8  # one every ONNX Runtime reads
+    onnx.save(model, fp32)
+
+    class Reader:
+        def __init__(self):
+            self.batches = iter([{'x': np.full((1, k), v, np.float32)}
+                                 for v in (0.0, 10.0)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    x = {'x': np.full((1, k), 10.0, np.float32)}
+    ref = ort_session(fp32, threads=1).run(None, x)[0]
+    for bits, top in ((7, 64), (8, 127)):
+        out = str(tmp_path / f'fc_{bits}.onnx')
+        info = quantize_graph(fp32, out, Reader(), parts=['rcnn_fcs'],
+                              weight_bits=bits)
+        assert info['weight_bits'] == bits
+        ints = [numpy_helper.to_array(t) for t in onnx.load(out).graph
+                .initializer if t.data_type == TensorProto.INT8]
+        assert max(np.abs(w).max() for w in ints) == top
+        if bits == 7:
+            got = ort_session(out, threads=1).run(None, x)[0]
+            np.testing.assert_allclose(got, ref, rtol=0.02, atol=1.0)
+    with pytest.raises(DeployError, match='choose 7'):
+        quantize_graph(fp32, out, Reader(), parts=['rcnn_fcs'],
+                       weight_bits=6)
 
 
 @pytest.mark.parametrize('case', ['empty_dir', 'wrong_config',

@@ -31,6 +31,11 @@ the R-CNN post-processing and both NMS always stay fp32
 (``shufflenet_det.deploy.quantize``; docs/int8.md has the accuracy and
 speed per part).
 
+``--weight-bits`` (ONNX Runtime): 7 by default, exact on every x86 CPU; 8
+only for graphs that run on CPUs with VNNI or AMX (without VNNI, ONNX
+Runtime's uint8 x int8 kernels add pairs of products into int16, which
+8-bit weights overflow; ``shufflenet_det.deploy.quantize``).
+
 ``--backend openvino`` writes ``--out`` (.xml) and its .bin: the same
 parts quantised by NNCF (``shufflenet_det.deploy.openvino.ov_quantize``),
 everything else fp32, with the fp32 graph's metadata; ``eval_onnx.py
@@ -65,6 +70,12 @@ def parse_args(argv=None):
     p.add_argument('--parts', nargs='+', choices=list(PARTS),
                    default=list(DEFAULT_PARTS),
                    help='what to quantise (default: %(default)s)')
+    p.add_argument('--weight-bits', type=int, choices=[7, 8], default=7,
+                   metavar='{7,8}',
+                   help='ONNX Runtime int8: 7-bit weights (default: exact '
+                   'on every x86 CPU) or 8 (for CPUs with VNNI or AMX '
+                   'only: without VNNI the int16 sums of 8-bit products '
+                   'overflow)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value')
     p.add_argument('--debug', action='store_true',
@@ -104,11 +115,13 @@ def main(argv=None):
                        for ext in ('.xml', '.bin'))
         else:
             from shufflenet_det.deploy.quantize import quantize_graph
-            info = quantize_graph(args.onnx, args.out, reader, args.parts)
+            info = quantize_graph(args.onnx, args.out, reader, args.parts,
+                                  weight_bits=args.weight_bits)
             kernels = ', '.join(f'{op} {n}'
                                 for op, n in info['int8_kernels'].items())
             what = (f'{info["int8_nodes"]} of the {info["convs_gemms"]} '
-                    f'Conv/Gemm as int8 kernels: {kernels}')
+                    f'Conv/Gemm as int8 kernels: {kernels}; '
+                    f'{args.weight_bits}-bit weights')
             size = osp.getsize(args.out)
         print(f'{args.out}: int8 {", ".join(info["parts"])} ({what}), the '
               f'rest fp32; calibrated on {reader.seen} images of {source}; '
