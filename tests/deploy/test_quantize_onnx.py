@@ -65,7 +65,8 @@ def test_int8_graph_runs_with_the_interface(exported, quantized, shapes_val):
     # between a DequantizeLinear and a QuantizeLinear).
     found = re.search(r'int8 backbone, thin_map, rpn_head, rcnn_fcs \((\d+) '
                       r'of the (\d+) Conv/Gemm as int8 kernels: QGemm 3, '
-                      r'QLinearConv (\d+)\), the rest fp32; calibrated on 4 '
+                      r'QLinearConv (\d+); 7-bit weights\), the rest fp32; '
+                      r'calibrated on 4 '
                       r'images', proc.stdout)
     assert found, proc.stdout
     assert int(found[1]) == int(found[2]) == 3 + int(found[3]) > 50
