@@ -287,7 +287,8 @@ def ignored_scope(parts):
 
 
 def ov_quantize(fp32_onnx_path, out_xml, calibration_feeds,
-                parts=DEFAULT_PARTS, subset_size=None, preset=None):
+                parts=DEFAULT_PARTS, subset_size=None, preset=None,
+                weight_bits=7):
     """Write the int8 IR of an exported fp32 graph to ``out_xml`` (and its
     .bin): the nodes of ``parts`` quantised by NNCF's post-training
     quantisation (int8 weights per output channel, activations with
@@ -303,12 +304,24 @@ def ov_quantize(fp32_onnx_path, out_xml, calibration_feeds,
             all).
         preset: ``nncf.QuantizationPreset`` (default: NNCF's, symmetric
             activations, the faster on CPUs).
+        weight_bits (int): 7 (the default: NNCF's overflow fix in every
+            layer, which CPUs without VNNI need, as ONNX Runtime's int8:
+            :mod:`~.quantize`) or 8 (no overflow fix; CPUs with VNNI or AMX
+            only). NNCF's own default fixes the first layer only: on this
+            project's AVX2 VM the R-CNN fc then overflows as in ONNX Runtime.
 
     Returns:
         dict: ``parts``; ``int8_weights``, how many weight tensors are
         quantised.
     """
     ov, nncf = require(), require('nncf')
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters, OverflowFix)
+    from .quantize import WEIGHT_BITS
+    if weight_bits not in WEIGHT_BITS:
+        raise DeployError(f'weight_bits {weight_bits}: choose 7 (any x86 '
+                          'CPU) or 8 (CPUs with VNNI or AMX)')
+    overflow = OverflowFix.ENABLE if weight_bits == 7 else OverflowFix.DISABLE
     feeds = list(calibration_feeds)
     if not feeds:
         raise DeployError('no calibration batch: give at least one batch of '
@@ -327,7 +340,9 @@ def ov_quantize(fp32_onnx_path, out_xml, calibration_feeds,
         qmodel = nncf.quantize(
             model, nncf.Dataset(feeds), preset=preset,
             subset_size=subset_size or len(feeds),
-            ignored_scope=ignored_scope(parts))
+            ignored_scope=ignored_scope(parts),
+            advanced_parameters=AdvancedQuantizationParameters(
+                overflow_fix=overflow))
     finally:
         nncf.set_log_level(level)
     # NNCF keeps the model's rt_info; written again so that the IR has it
@@ -337,7 +352,8 @@ def ov_quantize(fp32_onnx_path, out_xml, calibration_feeds,
     os.makedirs(osp.dirname(osp.abspath(out_xml)), exist_ok=True)
     # Weights as NNCF leaves them (int8 where quantised, else fp32).
     ov.save_model(qmodel, out_xml, compress_to_fp16=False)
-    return dict(parts=list(parts), int8_weights=int8_weights(qmodel))
+    return dict(parts=list(parts), weight_bits=weight_bits,
+                int8_weights=int8_weights(qmodel))
 
 
 def _part(name):

@@ -249,6 +249,23 @@ def test_int8_parts_and_errors(tmp_path, exported, feeds):
     assert info['int8_weights'] == {'rcnn_fcs': {'MatMul': 3}}
     dets, _ = ov_compile(out, threads=1).run(None, feeds)
     assert dets.shape == (4, 100, 5)
+    # 7-bit weights by default (NNCF's overflow fix in every layer: CPUs
+    # without VNNI), 8-bit on request: the int8 constants' range.
+    import openvino as ov
+
+    def weight_range(path):
+        consts = [op.get_data() for op in ov.Core().read_model(path)
+                  .get_ordered_ops() if op.get_type_name() == 'Constant'
+                  and op.get_output_element_type(0).get_type_name() == 'i8']
+        assert len(consts) == 3
+        return max(abs(int(c.min())) for c in consts), max(
+            int(c.max()) for c in consts)
+    assert info['weight_bits'] == 7 and max(weight_range(out)) <= 64
+    out8 = str(tmp_path / 'fcs_int8_8bit.xml')
+    ov_quantize(fp32, out8, calib, parts=['rcnn_fcs'], weight_bits=8)
+    assert weight_range(out8) == (127, 127)
+    with pytest.raises(DeployError, match='choose 7'):
+        ov_quantize(fp32, out8, calib, parts=['rcnn_fcs'], weight_bits=6)
     with pytest.raises(DeployError, match='no calibration batch'):
         ov_quantize(fp32, str(tmp_path / 'x.xml'), [], parts=['rcnn_fcs'])
     with pytest.raises(DeployError, match=r"parts \['rpn'\]: choose from"):

@@ -258,7 +258,8 @@ def test_openvino_int8_ir(tmp_path, exported, shapes_root):
                  for n in kinds.values())
     assert layers > 50
     assert (f'{out}: int8 backbone, thin_map, rpn_head, rcnn_fcs ({layers} '
-            'convolutions and fcs with int8 weights, NNCF), the rest fp32; '
+            'convolutions and fcs with int8 weights, NNCF; 7-bit weights), the '
+            'rest fp32; '
             'calibrated on 4 images of') in proc.stdout
     assert osp.isfile(out[:-4] + '.bin')
     assert check_ir(Config.fromfile(config), out) == read_metadata(fp32)

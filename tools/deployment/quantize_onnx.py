@@ -31,10 +31,11 @@ the R-CNN post-processing and both NMS always stay fp32
 (``shufflenet_det.deploy.quantize``; docs/int8.md has the accuracy and
 speed per part).
 
-``--weight-bits`` (ONNX Runtime): 7 by default, exact on every x86 CPU; 8
-only for graphs that run on CPUs with VNNI or AMX (without VNNI, ONNX
-Runtime's uint8 x int8 kernels add pairs of products into int16, which
-8-bit weights overflow; ``shufflenet_det.deploy.quantize``).
+``--weight-bits``: 7 by default, exact on every x86 CPU; 8 only for graphs
+that run on CPUs with VNNI or AMX (without VNNI, the uint8 x int8 kernels
+of both runtimes add pairs of products into int16, which 8-bit weights
+overflow; ``shufflenet_det.deploy.quantize``; in OpenVINO, NNCF's overflow
+fix in every layer, or none).
 
 ``--backend openvino`` writes ``--out`` (.xml) and its .bin: the same
 parts quantised by NNCF (``shufflenet_det.deploy.openvino.ov_quantize``),
@@ -72,10 +73,9 @@ def parse_args(argv=None):
                    help='what to quantise (default: %(default)s)')
     p.add_argument('--weight-bits', type=int, choices=[7, 8], default=7,
                    metavar='{7,8}',
-                   help='ONNX Runtime int8: 7-bit weights (default: exact '
-                   'on every x86 CPU) or 8 (for CPUs with VNNI or AMX '
-                   'only: without VNNI the int16 sums of 8-bit products '
-                   'overflow)')
+                   help='int8 weights in 7 bits (default: exact on every '
+                   'x86 CPU) or 8 (for CPUs with VNNI or AMX only: without '
+                   'VNNI the int16 sums of 8-bit products overflow)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value')
     p.add_argument('--debug', action='store_true',
@@ -107,10 +107,12 @@ def main(argv=None):
         start = time.perf_counter()
         if args.backend == 'openvino':
             from shufflenet_det.deploy.openvino import ov_quantize
-            info = ov_quantize(args.onnx, args.out, reader, args.parts)
+            info = ov_quantize(args.onnx, args.out, reader, args.parts,
+                               weight_bits=args.weight_bits)
             layers = sum(n for kinds in info['int8_weights'].values()
                          for n in kinds.values())
-            what = f'{layers} convolutions and fcs with int8 weights, NNCF'
+            what = (f'{layers} convolutions and fcs with int8 weights, NNCF; '
+                    f'{args.weight_bits}-bit weights')
             size = sum(osp.getsize(args.out[:-4] + ext)
                        for ext in ('.xml', '.bin'))
         else:
