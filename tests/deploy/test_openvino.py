@@ -91,6 +91,34 @@ def test_f32_matches_onnxruntime_and_pytorch(exported, feeds, shapes_val):
     np.testing.assert_array_equal(alone[1], labels)
 
 
+def test_wide_convs_rewritten_with_the_same_numbers(exported, feeds):
+    """transpose_wide_convs: the thin map's two 1x15 convolutions become
+    15x1 ones on the transposed map (ov_compile does it for an .onnx), and
+    the detections do not change."""
+    import openvino as ov
+
+    from shufflenet_det.deploy.openvino import (read_model,
+                                                transpose_wide_convs)
+    _, _, path = exported
+    model, defaults = read_model(path)
+    kernels = [tuple(op.input_value(1).get_partial_shape().to_shape())[2:]
+               for op in model.get_ordered_ops()
+               if op.get_type_name() == 'Convolution'
+               and op.get_friendly_name().startswith('/thin_map/')]
+    assert sorted(kernels) == [(1, 15), (1, 15), (15, 1), (15, 1)]
+    assert transpose_wide_convs(model) == 2
+    kernels = [tuple(op.input_value(1).get_partial_shape().to_shape())[2:]
+               for op in model.get_ordered_ops()
+               if op.get_type_name() == 'Convolution']
+    assert (1, 15) not in kernels and kernels.count((15, 1)) == 4
+    core = ov.Core()
+    config = {'INFERENCE_PRECISION_HINT': 'f32', 'INFERENCE_NUM_THREADS': 1}
+    outs = [core.compile_model(m, 'CPU', config)({**defaults, **feeds})
+            for m in (read_model(path)[0], model)]
+    np.testing.assert_allclose(outs[1][0], outs[0][0], atol=1e-3)
+    np.testing.assert_array_equal(outs[1][1], outs[0][1])
+
+
 def test_precision_is_set_and_read_back(exported):
     from shufflenet_det.deploy.openvino import ov_compile
     session = ov_compile(exported[2], threads=1)
