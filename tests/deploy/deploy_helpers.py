@@ -21,7 +21,7 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from shufflenet_det.apis.detector import build_detector
-
+from shufflenet_det.deploy.parity import box_iou, match_detections
 from shufflenet_det.utils.inputs import mmdet_batch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -40,6 +40,50 @@ def mmdet_detections(model, bgr, k):
         dets[i, :n, 4] = pred.scores.numpy()
         labels[i, :n] = pred.labels.numpy()
     return dets, labels
+
+
+def check_stages(model, bgr, outputs, ref_proposals, rcnn_feats,
+                 count_tol=1, min_reference=0):
+    """A debug graph's ``outputs`` (dets, labels, proposals, their
+    validity, the R-CNN's raw class scores and box deltas) against mmdet's
+    stages on the same images ``bgr``: 1. the proposals against
+    ``ref_proposals`` (mmdet's RPN with its own NMS), 2. the R-CNN's raw
+    outputs on the graph's proposals, pooled by mmdet from ``rcnn_feats``,
+    3. the detections against ``model.predict`` (IoU >= 0.99, same label,
+    scores within 1e-3; at least ``min_reference`` of them, the counts
+    within ``count_tol``). Returns the detections' match report."""
+    from mmdet.structures.bbox import bbox2roi
+    dets, labels, props, valid, cls_score, bbox_pred = outputs
+    n = len(bgr)
+    for i in range(n):
+        theirs, ours = ref_proposals[i].bboxes.numpy(), props[i][valid[i]]
+        assert abs(len(ours) - len(theirs)) <= 2
+        # The same boxes but one or two: an IoU at the NMS threshold (0.7)
+        # within float rounding goes either way, and the box kept or not
+        # can suppress another later on.
+        assert (box_iou(theirs, ours).max(1) >= 0.99).mean() >= 0.99
+        assert (box_iou(ours, theirs).max(1) >= 0.99).mean() >= 0.99
+        # The best in the same order.
+        assert (np.diag(box_iou(ours[:20], theirs[:20])) >= 0.99).all()
+
+    # PSRoIAlign in PyTorch, RoiAlign per bin in the graph.
+    rois = bbox2roi([torch.from_numpy(props[i][valid[i]]) for i in range(n)])
+    with torch.no_grad():
+        out = model.roi_head._bbox_forward(rcnn_feats, rois)
+    flat = valid.reshape(-1)
+    np.testing.assert_allclose(cls_score[flat], out['cls_score'].numpy(),
+                               rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(bbox_pred[flat], out['bbox_pred'].numpy(),
+                               rtol=1e-3, atol=1e-3)
+
+    ref_dets, ref_labels = mmdet_detections(
+        model, bgr, model.test_cfg.rcnn.max_per_img)
+    report = match_detections(ref_dets, ref_labels, dets, labels,
+                              iou_thr=0.99, score_tol=1e-3)
+    assert report['reference'] > min_reference
+    assert abs(report['other'] - report['reference']) <= count_tol, report
+    assert report['matched'] >= 0.98 * report['reference'], report
+    return report
 
 
 def table7_config(family, level):

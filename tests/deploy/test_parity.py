@@ -10,11 +10,10 @@ why)."""
 import numpy as np
 import pytest
 import torch
-from deploy_helpers import (as_batch, decisive_model, mmdet_detections,
+from deploy_helpers import (as_batch, check_stages, decisive_model,
                             table7_config)
 
 from shufflenet_det.deploy import export_onnx, ort_session
-from shufflenet_det.deploy.parity import box_iou, match_detections
 from shufflenet_det.utils.inputs import mmdet_batch
 
 pytest.importorskip('onnxruntime')
@@ -41,7 +40,6 @@ def inside_images(boxes, bgr):
 def check_parity(model, session, bgr, rgb, feeds=None):
     """The graph on ``feeds`` (default: ``rgb`` alone as ``input``)
     against mmdet's ``predict`` on ``bgr``."""
-    from mmdet.structures.bbox import bbox2roi
     feeds = feeds or {'input': rgb.numpy()}
     dets, labels, props, valid, cls_score, bbox_pred = session.run(
         None, feeds)
@@ -56,43 +54,15 @@ def check_parity(model, session, bgr, rgb, feeds=None):
     assert inside_images(dets[..., :4], bgr)
     assert inside_images(props, bgr)
 
-    # 1. The proposals: mmdet's RPN (with its own NMS) on the same images.
+    # 1. The proposals: mmdet's RPN (with its own NMS) on the same images;
+    # 2. the R-CNN's raw outputs on them; 3. the detections.
     with torch.no_grad():
         data = model.data_preprocessor(mmdet_batch(bgr), False)
         rpn_x, rcnn_x = model.extract_feat(data['inputs'])
         ref = model.rpn_head.predict(rpn_x, data['data_samples'],
                                      rescale=False)
-    for i in range(n):
-        theirs, ours = ref[i].bboxes.numpy(), props[i][valid[i]]
-        assert abs(len(ours) - len(theirs)) <= 2
-        # The same boxes but one or two: an IoU at the NMS threshold (0.7)
-        # within float rounding goes either way, and the box kept or not
-        # can suppress another later on.
-        assert (box_iou(theirs, ours).max(1) >= 0.99).mean() >= 0.99
-        assert (box_iou(ours, theirs).max(1) >= 0.99).mean() >= 0.99
-        # The best in the same order.
-        assert (np.diag(box_iou(ours[:20], theirs[:20])) >= 0.99).all()
-
-    # 2. The R-CNN's raw outputs on the same proposals (torchvision's
-    # PSRoIAlign in PyTorch, RoiAlign per bin in the graph).
-    rois = bbox2roi([torch.from_numpy(props[i][valid[i]]) for i in range(n)])
-    with torch.no_grad():
-        out = model.roi_head._bbox_forward(rcnn_x, rois)
-    flat = valid.reshape(-1)
-    np.testing.assert_allclose(cls_score[flat], out['cls_score'].numpy(),
-                               rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(bbox_pred[flat], out['bbox_pred'].numpy(),
-                               rtol=1e-3, atol=1e-3)
-
-    # 3. The detections: matched boxes IoU >= 0.99, same label, scores
-    # within 1e-3.
-    ref_dets, ref_labels = mmdet_detections(model, bgr, k)
-    report = match_detections(ref_dets, ref_labels, dets, labels,
-                              iou_thr=0.99, score_tol=1e-3)
-    assert report['reference'] > 0
-    assert abs(report['other'] - report['reference']) <= 1
-    assert report['matched'] >= 0.98 * report['reference'], report
-    return report
+    return check_stages(model, bgr, (dets, labels, props, valid, cls_score,
+                                     bbox_pred), ref, rcnn_x)
 
 
 @pytest.mark.parametrize('config', [

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from deploy_helpers import ROOT, as_batch, mmdet_detections, table7_config
+from deploy_helpers import ROOT, as_batch, check_stages, table7_config
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from shufflenet_det.apis.detector import build_detector
@@ -26,7 +26,7 @@ from shufflenet_det.deploy import (DeployError, LightHeadRCNNExport,
                                    count_batchnorm, export_onnx,
                                    fold_batchnorm, ort_session)
 from shufflenet_det.deploy.export import check_graph, read_metadata
-from shufflenet_det.deploy.parity import box_iou, match_detections
+from shufflenet_det.deploy.parity import match_detections
 from shufflenet_det.utils.inputs import mmdet_batch
 
 pytest.importorskip('onnxruntime')
@@ -101,8 +101,9 @@ def test_onnxruntime_matches_pytorch(exported):
     assert (dets[..., 0:4:2] <= w).all() and (dets[..., 1:4:2] <= h).all()
     assert (props[..., 0::2] <= w).all() and (props[..., 1::2] <= h).all()
 
-    # 1. The proposals: mmdet's RPN on the CEM map, its own NMS.
-    from mmdet.structures.bbox import bbox2roi
+    # 1. The proposals: mmdet's RPN on the CEM map, its own NMS; 2. the
+    # R-CNN's raw outputs on them, pooled from the SAM map; 3. the
+    # detections, at test_parity.py's tolerances.
     with torch.no_grad():
         data = model.data_preprocessor(mmdet_batch(bgr), False)
         cem = model.extract_feat(data['inputs'])
@@ -110,31 +111,9 @@ def test_onnxruntime_matches_pytorch(exported):
         ref = model.rpn_head.predict_by_feat(
             scores, deltas, batch_img_metas=[
                 s.metainfo for s in data['data_samples']], rescale=False)
-    for i in range(2):
-        theirs, ours = ref[i].bboxes.numpy(), props[i][valid[i]]
-        assert abs(len(ours) - len(theirs)) <= 2
-        assert (box_iou(theirs, ours).max(1) >= 0.99).mean() >= 0.99
-        assert (box_iou(ours, theirs).max(1) >= 0.99).mean() >= 0.99
-        assert (np.diag(box_iou(ours[:20], theirs[:20])) >= 0.99).all()
-
-    # 2. The R-CNN's raw outputs on the same proposals, pooled from the
-    # SAM map.
-    rois = bbox2roi([torch.from_numpy(props[i][valid[i]]) for i in range(2)])
-    with torch.no_grad():
-        out = model.roi_head._bbox_forward(sam, rois)
-    flat = valid.reshape(-1)
-    np.testing.assert_allclose(cls_score[flat], out['cls_score'].numpy(),
-                               rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(bbox_pred[flat], out['bbox_pred'].numpy(),
-                               rtol=1e-3, atol=1e-3)
-
-    # 3. The detections, at test_parity.py's tolerances.
-    ref_dets, ref_labels = mmdet_detections(model, bgr, k)
-    report = match_detections(ref_dets, ref_labels, dets, labels,
-                              iou_thr=0.99, score_tol=1e-3)
-    assert report['reference'] > 20
-    assert report['other'] == report['reference'], report
-    assert report['matched'] >= 0.98 * report['reference'], report
+    check_stages(model, bgr, (dets, labels, props, valid, cls_score,
+                              bbox_pred), ref, sam, count_tol=0,
+                 min_reference=20)
 
     # Padded by the caller (with noise) to 320x320, the sizes given: the
     # graph ignores the padding.
