@@ -35,7 +35,7 @@ import numpy as np
 
 from .export import METADATA_KEY, check_graph
 from .quantize import DEFAULT_PARTS, METADATA_KEY as INT8_KEY
-from .quantize import PARTS
+from .quantize import PARTS, check_weight_bits, part_of
 from .wrapper import DeployError
 
 #: inference precision -> the CPU capability it needs
@@ -363,10 +363,7 @@ def ov_quantize(fp32_onnx_path, out_xml, calibration_feeds,
     ov, nncf = require(), require('nncf')
     from nncf.quantization.advanced_parameters import (
         AdvancedQuantizationParameters, OverflowFix)
-    from .quantize import WEIGHT_BITS
-    if weight_bits not in WEIGHT_BITS:
-        raise DeployError(f'weight_bits {weight_bits}: choose 7 (any x86 '
-                          'CPU) or 8 (CPUs with VNNI or AMX)')
+    check_weight_bits(weight_bits)
     overflow = OverflowFix.ENABLE if weight_bits == 7 else OverflowFix.DISABLE
     feeds = list(calibration_feeds)
     if not feeds:
@@ -400,11 +397,6 @@ def ov_quantize(fp32_onnx_path, out_xml, calibration_feeds,
     ov.save_model(qmodel, out_xml, compress_to_fp16=False)
     return dict(parts=list(parts), weight_bits=weight_bits,
                 int8_weights=int8_weights(qmodel))
-
-
-def _part(name):
-    return next((p for p, prefix in PARTS.items()
-                 if name.startswith(prefix)), 'other')
 
 
 def int8_weights(path_or_model):
@@ -441,6 +433,7 @@ def int8_weights(path_or_model):
             if len(users) != 1:
                 break
             layer = users[0].get_node()
-        kind = counts.setdefault(_part(layer.get_friendly_name()), {})
+        kind = counts.setdefault(
+            part_of(layer.get_friendly_name(), 'other'), {})
         kind[layer.get_type_name()] = kind.get(layer.get_type_name(), 0) + 1
     return counts

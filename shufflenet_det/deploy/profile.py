@@ -16,7 +16,7 @@ import os.path as osp
 import tempfile
 from collections import defaultdict
 
-from .quantize import PARTS
+from .quantize import PARTS, part_of
 
 OPS_ON_THEIR_OWN = {'RoiAlign': 'PSRoIAlign (RoiAlign)',
                     'NonMaxSuppression': 'NMS'}
@@ -33,9 +33,9 @@ def node_part(name, op):
     ``Transpose`` s for int8's NHWC ones) are a part of their own."""
     if name.startswith('fused '):
         name = name[len('fused '):]
-    for part, prefix in PARTS.items():
-        if name.startswith(prefix):
-            return part
+    part = part_of(name)
+    if part:
+        return part
     if op in ('ReorderInput', 'ReorderOutput') or (
             op == 'Transpose' and not name.startswith('/')):
         return LAYOUT
@@ -52,12 +52,7 @@ def ov_node_part(name, node_type):
     the exported names (a fused node the name of its first), so the parts'
     prefixes find them, except the RoIAlign, the NMS and the ``Reorder`` s
     (layout and precision changes OpenVINO inserts), by their type."""
-    if node_type in OV_OPS_ON_THEIR_OWN:
-        return OV_OPS_ON_THEIR_OWN[node_type]
-    for part, prefix in PARTS.items():
-        if name.startswith(prefix):
-            return part
-    return REST
+    return OV_OPS_ON_THEIR_OWN.get(node_type) or part_of(name, REST)
 
 
 def profile_openvino(path, feeds, threads=None, runs=3, precision='f32'):

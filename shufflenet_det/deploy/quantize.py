@@ -55,6 +55,20 @@ PARTS = {
     'rpn_head': '/rpn_head/',
     'rcnn_fcs': '/bbox_head/',
 }
+def part_of(name, default=None):
+    """The part (a name of :data:`PARTS`) whose prefix starts the node name
+    ``name``, or ``default``."""
+    return next((p for p, prefix in PARTS.items() if name.startswith(prefix)),
+                default)
+
+
+def check_weight_bits(bits):
+    """Stop unless ``bits`` is a width of :data:`WEIGHT_BITS`."""
+    if bits not in WEIGHT_BITS:
+        raise DeployError(f'weight_bits {bits}: choose 7 (any x86 CPU) or '
+                          '8 (CPUs with VNNI or AMX)')
+
+
 # What ``quantize_graph`` quantises unless told otherwise (docs/int8.md has
 # the accuracy and speed of each part measured on its own).
 DEFAULT_PARTS = ('backbone', 'thin_map', 'rpn_head', 'rcnn_fcs')
@@ -162,9 +176,7 @@ def quantize_graph(fp32_path, out, reader=None, parts=DEFAULT_PARTS,
     import onnx
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
                                           QuantType, quantize_static)
-    if weight_bits not in WEIGHT_BITS:
-        raise DeployError(f'weight_bits {weight_bits}: choose 7 (any x86 '
-                          'CPU) or 8 (CPUs with VNNI or AMX)')
+    check_weight_bits(weight_bits)
     model = onnx.load(fp32_path)
     nodes = part_nodes(model, parts)
     root = logging.getLogger()
