@@ -2,6 +2,8 @@
 deployment runs, and what the benchmark times and the ONNX evaluation runs
 (``shufflenet_det.apis.OnnxRuntimeDetector`` and ``OpenVINODetector`` wrap
 it as an mmengine model)."""
+import functools
+
 from .export import export_onnx, ort_session, read_metadata
 from .inputs import graph_feeds, graph_input, input_fill
 
@@ -44,7 +46,7 @@ class OrtGraph:
         fixed = isinstance(h, int) and isinstance(w, int)
         self.shape = (h, w) if fixed else None
         if fill is None:
-            pre = self._metadata(path)['preprocess']
+            pre = self.metadata['preprocess']
             fill = input_fill(pre['mean'], pre['bgr_to_rgb'], pre['std'],
                               pre['pad_value'])
         self.fill = fill
@@ -52,9 +54,10 @@ class OrtGraph:
     def _session(self, path, threads):
         return ort_session(path, threads)
 
-    @property
+    @functools.cached_property
     def metadata(self):
-        """The graph's metadata (class names, pre-processing, test_cfg)."""
+        """The graph's metadata (class names, pre-processing, test_cfg),
+        read once."""
         return self._metadata(self.path) or {}
 
     def _metadata(self, path):
