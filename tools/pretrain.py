@@ -21,6 +21,7 @@ import argparse
 from shufflenet_det.engine.preemption import install_preemption_handler
 from shufflenet_det.engine.runner_cfg import (build_runner, check_imagenet,
                                               check_mmpretrain,
+                                              end_distributed,
                                               preempt_signals,
                                               pretrained_backbone_path,
                                               setup_cpu_distributed,
@@ -59,6 +60,7 @@ def main(argv=None):
     if last and target and runner.rank == 0:
         print(f'\nPretrained: {last}. For the Table 7 cell: cp {last} '
               f'{target}')
+    end_distributed()
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ import argparse
 import os.path as osp
 
 from shufflenet_det.datasets.coco_checks import check_dataloaders
-from shufflenet_det.engine.runner_cfg import (build_runner,
+from shufflenet_det.engine.runner_cfg import (build_runner, end_distributed,
                                               evaluation_config)
 from shufflenet_det.utils.cli import (add_runner_args, parse_runner_args,
                                       user_errors)
@@ -53,6 +53,7 @@ def main(argv=None):
         runner = build_runner(cfg)
         metrics = runner.test()
     summarize(metrics, runner, args)
+    end_distributed()
     return metrics
 
 

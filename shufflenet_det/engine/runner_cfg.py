@@ -3,9 +3,12 @@
 mmdet's tools/train.py and tools/test.py build them, plus the project's
 checks and its exact resume.
 """
+import atexit
 import importlib
 import logging
+import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config
@@ -146,12 +149,25 @@ def build_runner(cfg):
     return Runner.from_cfg(cfg)
 
 
-def end_distributed():
-    """An orderly end for the process group: left to interpreter exit, a
-    gloo rank can abort ("terminate called without an active exception")."""
-    if is_distributed():
-        barrier()
-        torch.distributed.destroy_process_group()
+def end_distributed(status=0):
+    """End a distributed run's process after an orderly end of its process
+    group; nothing outside one.
+
+    Left to the interpreter's exit, gloo's threads are torn down by C++
+    destructors, and a rank of a run that had finished has aborted there
+    ("terminate called without an active exception", SIGABRT: torchrun then
+    calls the run failed). So: a barrier, the group destroyed, Python's exit
+    handlers run (multiprocessing ends its data-loader workers, logs are
+    flushed), and the process ends with ``status`` without the C++ ones."""
+    if not is_distributed():
+        return
+    barrier()
+    torch.distributed.destroy_process_group()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def check_mmpretrain():

@@ -94,7 +94,9 @@ def test_a_killed_rank_stops_the_run_which_resumes_exactly(tmp_path,
            'train_cfg.max_iters=12']
     proc = subprocess.run(cmd + ['--work-dir', str(ref)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    # Which checkpoints exist tells a failure in training from one at exit.
+    assert proc.returncode == 0, (sorted(p.name for p in ref.glob('*.pth')),
+                                  (proc.stdout + proc.stderr)[-3000:])
 
     child = subprocess.Popen(cmd + ['--work-dir', str(work)], cwd=ROOT,
                              env=env, stdout=subprocess.PIPE,
