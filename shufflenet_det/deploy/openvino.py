@@ -126,6 +126,152 @@ def transpose_wide_convs(model):
     return count
 
 
+#: ROIAlign's ``aligned_mode`` -> (added to the RoI before scaling, after,
+#: RoI sizes at least 1): OpenVINO's ``roi_align`` reference. ONNX
+#: ``RoiAlign``'s half_pixel reads as OpenVINO's ``half_pixel_for_nn``.
+_ALIGN_MODES = {'half_pixel_for_nn': (0.0, -0.5, False),
+                'half_pixel': (0.5, -0.5, False),
+                'asymmetric': (0.0, 0.0, True)}
+
+
+#: in the names of the nodes that :func:`roi_align_as_grid_sample` makes
+#: (after the ROIAlign's): what the profile counts as PSRoIAlign.
+GRID_SAMPLE_MARK = '/as_grid_sample/'
+
+
+def _roi_align_samples(op, ops):
+    """ROIAlign ``op`` (mode avg, a fixed sampling ratio) written with
+    GridSample: its output node, the same numbers to float rounding.
+
+    Every sample point (``s x s`` in each of a RoI's ``ph x pw`` bins) is
+    computed as OpenVINO's ROIAlign does: a point more than one pixel
+    outside the map reads 0, the others are clamped into it. The N images
+    are tiled into one image, T = ceil(sqrt(N)) a row (zero images fill the
+    last row; a square keeps the coordinates small, so float32 rounds them
+    little), read by one GridSample (bilinear; a clamped point never
+    reaches a neighbour image with a non-zero weight), with a bin's
+    samples side by side, averaged."""
+    a = op.get_attributes()
+    ph, pw, s = a['pooled_h'], a['pooled_w'], a['sampling_ratio']
+    before, after, min_one = _ALIGN_MODES[a['aligned_mode']]
+    scale = a['spatial_scale']
+    f32, i64 = np.float32, np.int64
+
+    def c(value, dtype=f32):
+        return ops.constant(np.array(value, dtype))
+
+    data, rois, index = (op.input_value(i) for i in range(3))
+    shape = ops.shape_of(data, 'i64')  # N, C, H, W
+    n, ch, h, w = (ops.gather(shape, c([i], i64), c(0, i64))
+                   for i in range(4))
+    hf, wf = ops.convert(h, f32), ops.convert(w, f32)
+    x1, y1, x2, y2 = ops.split(rois, c(1, i64), 4).outputs()  # (M, 1)
+
+    def points(lo, hi, size, bins, layout):
+        """Sample coordinates (M, bins * s) reshaped to ``layout``, and
+        1 where they are read, 0 where they are more than a pixel out."""
+        start = ops.add(ops.multiply(ops.add(lo, c(before)), c(scale)),
+                        c(after))
+        extent = ops.multiply(ops.subtract(hi, lo), c(scale))
+        if min_one:
+            extent = ops.maximum(extent, c(1.0))
+        steps = np.arange(bins)[:, None] + (np.arange(s) + 0.5) / s
+        p = ops.add(start, ops.multiply(ops.divide(extent, c(float(bins))),
+                                        c(steps.reshape(1, -1))))
+        inside = ops.logical_and(ops.greater_equal(p, c(-1.0)),
+                                 ops.less_equal(p, size))
+        p = ops.minimum(ops.maximum(p, c(0.0)), ops.subtract(size, c(1.0)))
+        return (ops.reshape(p, c(layout, i64), False),
+                ops.reshape(inside, c(layout, i64), False))
+
+    # (M, ph, pw, s [row], s [column]): a bin's samples side by side.
+    xs, x_in = points(x1, x2, wf, pw, [-1, 1, pw, 1, s])
+    ys, y_in = points(y1, y2, hf, ph, [-1, ph, 1, s, 1])
+    # Image b is tile (b // T, b % T) of the tiled image, Tr x T tiles.
+    t = ops.convert(ops.ceiling(ops.sqrt(ops.convert(n, f32))), i64)
+    tr = ops.divide(ops.subtract(ops.add(n, t), c([1], i64)), t)  # ceil
+    index = ops.convert(index, i64)
+    tile_y = ops.divide(index, ops.squeeze(t, c([0], i64)))
+    tile_x = ops.subtract(index, ops.multiply(tile_y, ops.squeeze(
+        t, c([0], i64))))
+
+    def offset(tile, size):
+        return ops.reshape(ops.multiply(ops.convert(tile, f32), size),
+                           c([-1, 1, 1, 1, 1], i64), False)
+
+    xs = ops.add(xs, offset(tile_x, wf))
+    ys = ops.add(ys, offset(tile_y, hf))
+    cols = ops.multiply(ops.convert(t, f32), wf)
+    rows = ops.multiply(ops.convert(tr, f32), hf)
+    # GridSample, align_corners=False: pixel x -> (2x + 1) / W - 1. A
+    # point that reads 0 goes to x = -3, where no neighbour is in the map
+    # (cheaper than masking the C values it would read).
+    gx = ops.subtract(ops.divide(ops.add(ops.multiply(xs, c(2.0)), c(1.0)),
+                                 cols), c(1.0))
+    gx = ops.select(ops.logical_and(x_in, y_in), gx, c(-3.0))
+    gy = ops.subtract(ops.divide(ops.add(ops.multiply(ys, c(2.0)), c(1.0)),
+                                 rows), c(1.0))
+    # The grid (1, M * ph * pw, s * s, 2) as x * (1, 0) + y * (0, 1).
+    grid = ops.add(
+        ops.multiply(ops.unsqueeze(gx, c(5, i64)), c([1.0, 0.0])),
+        ops.multiply(ops.unsqueeze(gy, c(5, i64)), c([0.0, 1.0])))
+    grid = ops.reshape(grid, c([1, -1, s * s, 2], i64), False)
+    # (N, C, H, W) -> (Tr * T, ...) -> (Tr, T, C, H, W) -> (C, Tr, H, T, W)
+    # -> (1, C, Tr * H, T * W).
+    full = ops.pad(data, c([0, 0, 0, 0], i64), ops.concat(
+        [ops.subtract(ops.multiply(tr, t), n), c([0, 0, 0], i64)], 0),
+        'constant')
+    tiled = ops.transpose(ops.reshape(full, ops.concat(
+        [tr, t, ch, h, w], 0), False), c([2, 0, 3, 1, 4], i64))
+    tiled = ops.reshape(tiled, ops.concat(
+        [c([1], i64), ch, ops.multiply(tr, h), ops.multiply(t, w)], 0),
+        False)
+    sampled = ops.grid_sample(tiled, grid, {
+        'align_corners': False, 'mode': 'bilinear',
+        'padding_mode': 'zeros'})  # (1, C, M * ph * pw, s * s)
+    if s > 1:
+        sampled = ops.reduce_mean(sampled, c([3], i64), False)
+    # (1, C, M * ph * pw[, 1]) -> (C, M, ph * pw) -> (M, C, ph, pw); 0: C.
+    bins = ops.reshape(ops.squeeze(sampled, c([0], i64)),
+                       c([0, -1, ph * pw], i64), True)
+    return ops.reshape(ops.transpose(bins, c([1, 0, 2], i64)),
+                       c([0, 0, ph, pw], i64), True)
+
+
+def roi_align_as_grid_sample(model):
+    """Rewrite, in place, each ROIAlign of ``model`` (mode avg, fixed
+    sampling ratio: both PSRoIAlign forms of the exported graph) with
+    GridSample (:func:`_roi_align_samples`): the same numbers to float
+    rounding. Why: OpenVINO 2026.4's CPU ROIAlign pays per RoI, and the
+    exported PSRoIAlign pools every bin (or sample) of every RoI as a RoI
+    of its own (4 x 1000 RoIs x 49 bins); its profile at Table 7 size had
+    ROIAlign at 2.5-3.6x ONNX Runtime's time (docs/openvino.md). The new
+    nodes are named after the ROIAlign, with :data:`GRID_SAMPLE_MARK`.
+    Returns how many."""
+    require()
+    from openvino import opset13 as ops
+    count = 0
+    for op in [o for o in model.get_ordered_ops()
+               if o.get_type_name() == 'ROIAlign']:
+        a = op.get_attributes()
+        if a['mode'] != 'avg' or a['sampling_ratio'] <= 0 or \
+                a['aligned_mode'] not in _ALIGN_MODES:
+            continue
+        known = {o.get_friendly_name() for o in model.get_ordered_ops()}
+        name = op.get_friendly_name()
+        out = _roi_align_samples(op, ops)
+        for target in list(op.output(0).get_target_inputs()):
+            target.replace_source_output(out.output(0))
+        for new in model.get_ordered_ops():
+            if new.get_friendly_name() not in known:
+                new.set_friendly_name(
+                    name + GRID_SAMPLE_MARK + new.get_friendly_name())
+        count += 1
+    if count:
+        model.validate_nodes_and_infer_types()
+    return count
+
+
 def read_model(path_or_model, core=None):
     """An OpenVINO model of an exported graph (.onnx path, .xml IR path, or
     an ``openvino.Model``) and the default of each input that has one
@@ -252,13 +398,15 @@ class OpenVINOSession:
 
 
 def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
-               hint='LATENCY', perf_count=False):
+               hint='LATENCY', perf_count=False, rewrite=True):
     """Compile an exported graph (.onnx, an IR of :func:`ov_quantize`, or
     an ``openvino.Model``; check it against the config first:
     :func:`~.export.check_graph`, :func:`check_ir`) for ``device``.
 
-    An .onnx graph's 1 x k convolutions are rewritten for OpenVINO's
-    faster kernel first (:func:`transpose_wide_convs`; the same numbers).
+    Two operators are rewritten for OpenVINO's faster kernels first, with
+    the same numbers: an .onnx graph's 1 x k convolutions
+    (:func:`transpose_wide_convs`) and any graph's RoI align
+    (:func:`roi_align_as_grid_sample`).
 
     Args:
         precision (str): OpenVINO's ``INFERENCE_PRECISION_HINT``, set
@@ -274,6 +422,8 @@ def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
         perf_count (bool): ``PERF_COUNT``, the per-node profile
             (``session.request.get_profiling_info()``;
             :func:`~.profile.profile_openvino`).
+        rewrite (bool): the two rewrites (False: the graph as read, to
+            measure what they change).
 
     Returns:
         OpenVINOSession: ``.precision`` is what the compiled model runs.
@@ -286,9 +436,12 @@ def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
     core = _core()
     check_precision(precision, device, core)
     model, defaults = read_model(path_or_model, core)
-    if str(path_or_model).endswith('.onnx'):
-        # Not in an int8 IR: NNCF's quantised weights are no plain constants.
-        transpose_wide_convs(model)
+    if rewrite:
+        if str(path_or_model).endswith('.onnx'):
+            # Not in an int8 IR: NNCF's quantised weights are no plain
+            # constants.
+            transpose_wide_convs(model)
+        roi_align_as_grid_sample(model)
     config = {'INFERENCE_PRECISION_HINT': precision,
               'PERFORMANCE_HINT': hint}
     if threads:

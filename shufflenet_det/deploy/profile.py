@@ -16,6 +16,7 @@ import os.path as osp
 import tempfile
 from collections import defaultdict
 
+from .openvino import GRID_SAMPLE_MARK
 from .quantize import PARTS, part_of
 
 OPS_ON_THEIR_OWN = {'RoiAlign': 'PSRoIAlign (RoiAlign)',
@@ -51,7 +52,11 @@ def ov_node_part(name, node_type):
     """The part of a node of OpenVINO's execution graph. Its nodes keep
     the exported names (a fused node the name of its first), so the parts'
     prefixes find them, except the RoIAlign, the NMS and the ``Reorder`` s
-    (layout and precision changes OpenVINO inserts), by their type."""
+    (layout and precision changes OpenVINO inserts), by their type, and
+    the nodes that stand for the RoIAlign (:func:`~.openvino.
+    roi_align_as_grid_sample`), by their name."""
+    if GRID_SAMPLE_MARK in name:
+        return OV_OPS_ON_THEIR_OWN['ROIAlign']
     return OV_OPS_ON_THEIR_OWN.get(node_type) or part_of(name, REST)
 
 

@@ -119,6 +119,69 @@ def test_wide_convs_rewritten_with_the_same_numbers(exported, feeds):
     np.testing.assert_array_equal(outs[1][1], outs[0][1])
 
 
+def test_roi_align_rewritten_with_the_same_numbers(exported, feeds):
+    """roi_align_as_grid_sample: PSRoIAlign's ROIAlign becomes a GridSample
+    (ov_compile does it), and the detections do not change."""
+    import openvino as ov
+
+    from shufflenet_det.deploy.openvino import (GRID_SAMPLE_MARK,
+                                                read_model,
+                                                roi_align_as_grid_sample)
+    _, _, path = exported
+    model, defaults = read_model(path)
+    assert roi_align_as_grid_sample(model) == 1
+    types = [op.get_type_name() for op in model.get_ordered_ops()]
+    assert 'ROIAlign' not in types and types.count('GridSample') == 1
+    assert all(GRID_SAMPLE_MARK in op.get_friendly_name()
+               for op in model.get_ordered_ops()
+               if op.get_type_name() == 'GridSample')
+    core = ov.Core()
+    config = {'INFERENCE_PRECISION_HINT': 'f32', 'INFERENCE_NUM_THREADS': 1}
+    outs = [core.compile_model(m, 'CPU', config)({**defaults, **feeds})
+            for m in (read_model(path)[0], model)]
+    # Float rounding: a box corner of 342 px moved by 0.002 px here.
+    np.testing.assert_allclose(outs[1][0], outs[0][0], atol=1e-3, rtol=1e-5)
+    np.testing.assert_array_equal(outs[1][1], outs[0][1])
+
+
+@pytest.mark.parametrize('aligned', [True, False])
+def test_roi_align_as_grid_sample_against_torchvision(aligned):
+    """The rewritten ROIAlign pools as torchvision's roi_align (aligned:
+    ONNX's half_pixel; not: asymmetric, RoIs at least 1 pixel), RoIs
+    partly or wholly outside the map and of zero size included, for 1x1
+    and 7x7 bins of 1 to 3 samples a side."""
+    from openvino import opset13 as ops
+    from torchvision.ops import roi_align
+
+    from shufflenet_det.deploy.openvino import roi_align_as_grid_sample
+    rng = np.random.default_rng(0)
+    n, c, h, w, m, scale = 3, 4, 9, 11, 60, 1 / 16
+    feat = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    corner = rng.uniform(-40, 200, (m, 2))
+    rois = np.concatenate([corner, corner + rng.uniform(0, 120, (m, 2))],
+                          1).astype(np.float32)
+    rois[:5, 2:] = rois[:5, :2]  # zero size
+    rois[5:10] += 400  # wholly outside
+    index = rng.integers(0, n, m)
+    mode = 'half_pixel_for_nn' if aligned else 'asymmetric'
+    core = ov.Core()
+    for k, s in [(1, 1), (1, 2), (7, 2), (2, 3)]:
+        inputs = [ops.parameter([-1, c, -1, -1], np.float32),
+                  ops.parameter([-1, 4], np.float32),
+                  ops.parameter([-1], np.int64)]
+        model = ov.Model([ops.roi_align(*inputs, k, k, s, scale, 'avg',
+                                        mode)], inputs)
+        assert roi_align_as_grid_sample(model) == 1
+        got = core.compile_model(model, 'CPU', {
+            'INFERENCE_PRECISION_HINT': 'f32'})([feat, rois, index])[0]
+        want = roi_align(torch.from_numpy(feat), torch.from_numpy(
+            np.concatenate([index[:, None], rois], 1).astype(np.float32)),
+            k, scale, s, aligned=aligned).numpy()
+        assert np.abs(want).max() > 0.5
+        np.testing.assert_allclose(got, want, atol=2e-5,
+                                   err_msg=f'{k}x{k} bins, {s} samples')
+
+
 def test_precision_is_set_and_read_back(exported):
     from shufflenet_det.deploy.openvino import ov_compile
     session = ov_compile(exported[2], threads=1)
@@ -224,12 +287,13 @@ def test_int8_ir_quantises_the_parts_only(exported, int8_ir):
         for user in fq.output(0).get_target_inputs():
             assert user.get_node().get_friendly_name().startswith(
                 prefixes), fq.get_friendly_name()
-    # As OpenVINO runs it: int8 convolutions and fcs; PSRoIAlign (RoiAlign
-    # per bin), both NMS and the RPN's TopK in fp32.
+    # As OpenVINO runs it: int8 convolutions and fcs; PSRoIAlign (its
+    # RoiAlign as a GridSample), both NMS and the RPN's TopK in fp32.
     ran = runtime_precisions(ov_compile(out, threads=1))
     assert ran[('Convolution', 'u8')] > 20
     assert ran[('FullyConnected', 'u8')] == 3
-    for layer in ('ROIAlign', 'NonMaxSuppression', 'TopK'):
+    assert not {p for (t, p) in ran if t == 'ROIAlign'}
+    for layer in ('GridSample', 'NonMaxSuppression', 'TopK'):
         assert {p for (t, p) in ran if t == layer} == {'f32'}, layer
 
 
