@@ -437,6 +437,8 @@ def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
     check_precision(precision, device, core)
     model, defaults = read_model(path_or_model, core)
     if rewrite:
+        if model is path_or_model:  # the caller's model stays as it was
+            model = model.clone()
         if str(path_or_model).endswith('.onnx'):
             # Not in an int8 IR: NNCF's quantised weights are no plain
             # constants.

@@ -124,7 +124,7 @@ def test_roi_align_rewritten_with_the_same_numbers(exported, feeds):
     (ov_compile does it), and the detections do not change."""
     import openvino as ov
 
-    from shufflenet_det.deploy.openvino import (GRID_SAMPLE_MARK,
+    from shufflenet_det.deploy.openvino import (GRID_SAMPLE_MARK, ov_compile,
                                                 read_model,
                                                 roi_align_as_grid_sample)
     _, _, path = exported
@@ -142,6 +142,12 @@ def test_roi_align_rewritten_with_the_same_numbers(exported, feeds):
     # Float rounding: a box corner of 342 px moved by 0.002 px here.
     np.testing.assert_allclose(outs[1][0], outs[0][0], atol=1e-3, rtol=1e-5)
     np.testing.assert_array_equal(outs[1][1], outs[0][1])
+    # ov_compile rewrites a copy of a model it is given.
+    given = read_model(path)[0]
+    compiled = ov_compile(given, threads=1).compiled.get_runtime_model()
+    assert 'ROIAlign' in [op.get_type_name() for op in given.get_ordered_ops()]
+    assert 'GridSample' in [op.get_rt_info()['layerType'].astype(str)
+                            for op in compiled.get_ordered_ops()]
 
 
 @pytest.mark.parametrize('aligned', [True, False])
