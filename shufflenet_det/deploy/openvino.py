@@ -398,7 +398,8 @@ class OpenVINOSession:
 
 
 def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
-               hint='LATENCY', perf_count=False, rewrite=True):
+               hint='LATENCY', perf_count=False, rewrite=True,
+               emulate_int8=False):
     """Compile an exported graph (.onnx, an IR of :func:`ov_quantize`, or
     an ``openvino.Model``; check it against the config first:
     :func:`~.export.check_graph`, :func:`check_ir`) for ``device``.
@@ -424,6 +425,12 @@ def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
             :func:`~.profile.profile_openvino`).
         rewrite (bool): the two rewrites (False: the graph as read, to
             measure what they change).
+        emulate_int8 (bool): an int8 IR's FakeQuantize ops run as f32 ops
+            (the plugin's low-precision transformations off, its hidden
+            ``LP_TRANSFORMS_MODE``): the numbers of NNCF's quantisation
+            without the CPU's int8 kernels, no faster than f32. What tells
+            the quantisation's error from the kernels' (docs/openvino.md:
+            on an AVX2 CPU without VNNI the kernels lose most of it).
 
     Returns:
         OpenVINOSession: ``.precision`` is what the compiled model runs.
@@ -450,6 +457,8 @@ def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
         config['INFERENCE_NUM_THREADS'] = int(threads)
     if perf_count:
         config['PERF_COUNT'] = True
+    if emulate_int8:
+        config['LP_TRANSFORMS_MODE'] = False
     session = OpenVINOSession(core.compile_model(model, device, config),
                               defaults)
     if session.precision != precision:

@@ -303,6 +303,24 @@ def test_int8_ir_quantises_the_parts_only(exported, int8_ir):
         assert {p for (t, p) in ran if t == layer} == {'f32'}, layer
 
 
+def test_int8_emulated_runs_no_int8_kernel(int8_ir, feeds):
+    """emulate_int8: the IR's FakeQuantize ops run in f32 (no u8 or i8
+    convolution), where the default runs int8 convolutions; both detect
+    in the graph's interface."""
+    from shufflenet_det.deploy.openvino import (ov_compile,
+                                                runtime_precisions)
+    out, _ = int8_ir
+    kernels = {}
+    for emulate in (False, True):
+        session = ov_compile(out, threads=1, emulate_int8=emulate)
+        kernels[emulate] = {p for (t, p) in runtime_precisions(session)
+                            if t == 'Convolution'}
+        dets, labels = session.run(None, feeds)
+        assert dets.shape[-1] == 5 and labels.shape == dets.shape[:-1]
+    assert 'u8' in kernels[False]
+    assert kernels[True] == {'f32'}
+
+
 def test_int8_ir_metadata_and_interface(exported, int8_ir, feeds):
     from mmengine.config import Config
 
