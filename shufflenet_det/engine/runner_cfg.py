@@ -157,14 +157,13 @@ def end_distributed(status=0):
     destructors, and a rank of a run that had finished has aborted there
     ("terminate called without an active exception", SIGABRT: torchrun then
     calls the run failed). So: a barrier, the group destroyed, Python's exit
-    handlers run (multiprocessing ends its data-loader workers, logs are
-    flushed), and the process ends with ``status`` without the C++ ones."""
+    handlers run (multiprocessing ends its data-loader workers, logging
+    flushes), and the process ends with ``status`` without the C++ ones."""
     if not is_distributed():
         return
     barrier()
     torch.distributed.destroy_process_group()
-    atexit._run_exitfuncs()
-    logging.shutdown()
+    atexit._run_exitfuncs()  # logging's shutdown among them
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
