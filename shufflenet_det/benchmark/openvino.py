@@ -6,7 +6,7 @@ import os.path as osp
 import tempfile
 
 from ..deploy.export import ort_session
-from ..deploy.openvino import PRECISIONS, ov_compile, ov_quantize
+from ..deploy.openvino import PRECISIONS, ov_compile, ov_core, ov_quantize
 from ..deploy.parity import match_detections
 from ..deploy.quantize import quantize_graph
 from .timing import time_interleaved
@@ -108,6 +108,5 @@ class _Reader:
 
 
 def _has(capability):
-    import openvino as ov
-    return capability in ov.Core().get_property('CPU',
+    return capability in ov_core().get_property('CPU',
                                                 'OPTIMIZATION_CAPABILITIES')

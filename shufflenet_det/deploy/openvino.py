@@ -24,6 +24,7 @@ NNCF's post-training quantisation; everything else stays fp32 (NNCF's
 and the parts in its ``rt_info`` (under ``framework``, where OpenVINO puts
 an ONNX graph's ``metadata_props``): :func:`ir_metadata`, :func:`check_ir`.
 """
+import functools
 import io
 import json
 import logging
@@ -62,7 +63,17 @@ def require(module='openvino'):
                           f'backend needs: {INSTALL}') from None
 
 
-def _core():
+@functools.lru_cache(maxsize=None)
+def ov_core():
+    """The process's one ``openvino.Core``, never released before exit.
+
+    OpenVINO's CPU plugin points the creating thread's signal stack
+    (``sigaltstack``) at memory it owns, and its release restores the
+    stack that was there before: Cores released out of creation order
+    leave the thread on freed memory, and the next signal (a data-loader
+    worker's SIGCHLD) kills the process with SIGSEGV. One Core for the
+    process cannot be released out of order.
+    """
     return require().Core()
 
 
@@ -76,7 +87,7 @@ def check_precision(precision, device='CPU', core=None):
     needs = PRECISIONS[precision]
     if not needs:
         return
-    core = core or _core()
+    core = core or ov_core()
     have = core.get_property(device, 'OPTIMIZATION_CAPABILITIES')
     if needs not in have:
         raise DeployError(
@@ -279,7 +290,7 @@ def read_model(path_or_model, core=None):
     made from such a model by :func:`ov_quantize`, the default of
     :func:`~.export.export_onnx`: one row of zeros, all of the input)."""
     ov = require()
-    core = core or _core()
+    core = core or ov_core()
     if isinstance(path_or_model, ov.Model):
         model = path_or_model
     elif str(path_or_model).endswith('.onnx'):
@@ -307,7 +318,7 @@ def ir_metadata(path_or_model, key=METADATA_KEY):
     with ``key=quantize.METADATA_KEY``: the parts in int8) of an OpenVINO
     model or IR, or None when it has none."""
     model = (path_or_model if not isinstance(path_or_model, (str, os.PathLike))
-             else _core().read_model(path_or_model))
+             else ov_core().read_model(path_or_model))
     if not model.has_rt_info([RT_INFO_SECTION, key]):
         return None
     return json.loads(model.get_rt_info([RT_INFO_SECTION, key]).astype(str))
@@ -321,7 +332,7 @@ def check_ir(cfg, path):
     from onnx import TensorProto, helper
 
     from .export import write_metadata
-    model = _core().read_model(path)
+    model = ov_core().read_model(path)
     meta = ir_metadata(model)
     names = [[n for i in ports for n in sorted(i.get_names())]
              for ports in (model.inputs, model.outputs)]
@@ -440,7 +451,7 @@ def ov_compile(path_or_model, precision='f32', threads=None, device='CPU',
                           f'{", ".join(PRECISIONS)}')
     if hint not in HINTS:
         raise DeployError(f'hint {hint!r}: choose from {", ".join(HINTS)}')
-    core = _core()
+    core = ov_core()
     check_precision(precision, device, core)
     model, defaults = read_model(path_or_model, core)
     if rewrite:
@@ -572,7 +583,7 @@ def int8_weights(path_or_model):
     fp32 constant."""
     import openvino as ov
     model = (path_or_model if isinstance(path_or_model, ov.Model)
-             else _core().read_model(path_or_model))
+             else ov_core().read_model(path_or_model))
     passing = ('Constant', 'Convert', 'Subtract', 'Multiply', 'Reshape',
                'FakeQuantize')
 

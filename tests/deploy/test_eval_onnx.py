@@ -140,14 +140,15 @@ def test_openvino_gives_onnxruntime_s_map(exported):
 def test_openvino_errors_in_one_line(tmp_path, exported):
     """An IR asked of ONNX Runtime; bf16 on a CPU without it (the backend's
     message); openvino not installed (a stand-in that fails to import)."""
-    ov = pytest.importorskip('openvino')
+    pytest.importorskip('openvino')
+    from shufflenet_det.deploy.openvino import ov_core
     config, _, onnx = exported
     ir = tmp_path / 'model.xml'
     ir.write_text('<net/>')
     cases = [((config, str(ir)), None,
               f'error: {ir} is an OpenVINO IR: run it with --backend '
               'openvino')]
-    if 'BF16' not in ov.Core().get_property('CPU',
+    if 'BF16' not in ov_core().get_property('CPU',
                                             'OPTIMIZATION_CAPABILITIES'):
         cases.append(((config, onnx, '--backend', 'openvino',
                        '--ov-precision', 'bf16'), None,

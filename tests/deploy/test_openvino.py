@@ -26,6 +26,8 @@ from shufflenet_det.deploy.parity import match_detections
 ov = pytest.importorskip('openvino', reason='openvino is not installed '
                          '(pip install -e .[deploy])')
 pytest.importorskip('onnxruntime')
+from shufflenet_det.deploy.openvino import ov_core  # noqa: E402
+
 BASE = table7_config('shufflenetv2', '40m')
 SHAPE = (300, 397)
 
@@ -95,7 +97,6 @@ def test_wide_convs_rewritten_with_the_same_numbers(exported, feeds):
     """transpose_wide_convs: the thin map's two 1x15 convolutions become
     15x1 ones on the transposed map (ov_compile does it for an .onnx), and
     the detections do not change."""
-    import openvino as ov
 
     from shufflenet_det.deploy.openvino import (read_model,
                                                 transpose_wide_convs)
@@ -111,7 +112,7 @@ def test_wide_convs_rewritten_with_the_same_numbers(exported, feeds):
                for op in model.get_ordered_ops()
                if op.get_type_name() == 'Convolution']
     assert (1, 15) not in kernels and kernels.count((15, 1)) == 4
-    core = ov.Core()
+    core = ov_core()
     config = {'INFERENCE_PRECISION_HINT': 'f32', 'INFERENCE_NUM_THREADS': 1}
     outs = [core.compile_model(m, 'CPU', config)({**defaults, **feeds})
             for m in (read_model(path)[0], model)]
@@ -122,7 +123,6 @@ def test_wide_convs_rewritten_with_the_same_numbers(exported, feeds):
 def test_roi_align_rewritten_with_the_same_numbers(exported, feeds):
     """roi_align_as_grid_sample: PSRoIAlign's ROIAlign becomes a GridSample
     (ov_compile does it), and the detections do not change."""
-    import openvino as ov
 
     from shufflenet_det.deploy.openvino import (GRID_SAMPLE_MARK, ov_compile,
                                                 read_model,
@@ -135,7 +135,7 @@ def test_roi_align_rewritten_with_the_same_numbers(exported, feeds):
     assert all(GRID_SAMPLE_MARK in op.get_friendly_name()
                for op in model.get_ordered_ops()
                if op.get_type_name() == 'GridSample')
-    core = ov.Core()
+    core = ov_core()
     config = {'INFERENCE_PRECISION_HINT': 'f32', 'INFERENCE_NUM_THREADS': 1}
     outs = [core.compile_model(m, 'CPU', config)({**defaults, **feeds})
             for m in (read_model(path)[0], model)]
@@ -170,7 +170,7 @@ def test_roi_align_as_grid_sample_against_torchvision(aligned):
     rois[5:10] += 400  # wholly outside
     index = rng.integers(0, n, m)
     mode = 'half_pixel_for_nn' if aligned else 'asymmetric'
-    core = ov.Core()
+    core = ov_core()
     for k, s in [(1, 1), (1, 2), (7, 2), (2, 3)]:
         inputs = [ops.parameter([-1, c, -1, -1], np.float32),
                   ops.parameter([-1, 4], np.float32),
@@ -186,6 +186,46 @@ def test_roi_align_as_grid_sample_against_torchvision(aligned):
         assert np.abs(want).max() > 0.5
         np.testing.assert_allclose(got, want, atol=2e-5,
                                    err_msg=f'{k}x{k} bins, {s} samples')
+
+
+def _signal_stack_mapped():
+    """Whether this thread's alternate signal stack, if it has one, lies
+    in mapped memory (what the kernel writes a signal's frame to)."""
+    import ctypes
+
+    class StackT(ctypes.Structure):
+        _fields_ = [('ss_sp', ctypes.c_void_p), ('ss_flags', ctypes.c_int),
+                    ('ss_size', ctypes.c_size_t)]
+
+    stack = StackT()
+    assert ctypes.CDLL(None).sigaltstack(None, ctypes.byref(stack)) == 0
+    if stack.ss_flags & 2:  # SS_DISABLE: none
+        return True
+    with open('/proc/self/maps') as maps:
+        spans = [[int(a, 16) for a in line.split()[0].split('-')]
+                 for line in maps]
+    return any(lo <= stack.ss_sp and stack.ss_sp + stack.ss_size <= hi
+               for lo, hi in spans)
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self/maps'),
+                    reason='reads the memory map of Linux')
+def test_sessions_released_in_any_order_keep_the_signal_stack(exported):
+    """Two sessions released in the order they were made: each Core's CPU
+    plugin, released, puts back the signal stack it found, so with a Core
+    per session the thread is left on the first one's freed stack and the
+    next signal kills the process (the SIGSEGV of a data-loader test
+    after the OpenVINO ones). ov_core shares one Core."""
+    import gc
+
+    from shufflenet_det.deploy.openvino import ov_compile
+    first = ov_compile(exported[2], threads=1)
+    second = ov_compile(exported[2], threads=1)
+    del first
+    gc.collect()
+    del second
+    gc.collect()
+    assert _signal_stack_mapped()
 
 
 def test_precision_is_set_and_read_back(exported):
@@ -204,16 +244,21 @@ def _capabilities(monkeypatch, bf16):
     """OpenVINO's CPU reporting bf16 support, or none."""
     from shufflenet_det.deploy import openvino as backend
 
-    class Core(ov.Core):
+    core = ov_core()
+
+    class Core:  # the process's Core, which its CPU plugin needs (ov_core)
+
+        def __getattr__(self, name):
+            return getattr(core, name)
 
         def get_property(self, device, name):
-            value = super().get_property(device, name)
+            value = core.get_property(device, name)
             if name == 'OPTIMIZATION_CAPABILITIES':
                 value = [c for c in value if c != 'BF16'] + (
                     ['BF16'] if bf16 else [])
             return value
 
-    monkeypatch.setattr(backend, '_core', Core)
+    monkeypatch.setattr(backend, 'ov_core', Core)
 
 
 def test_bf16_without_cpu_support_is_refused(exported, monkeypatch):
@@ -228,7 +273,7 @@ def test_bf16_runs_bf16_or_is_refused(exported, monkeypatch):
     """The precision read back: a CPU with bf16 runs it; one without, told
     it has it, would run f32 and is refused all the same."""
     from shufflenet_det.deploy.openvino import ov_compile
-    has_bf16 = 'BF16' in ov.Core().get_property(
+    has_bf16 = 'BF16' in ov_core().get_property(
         'CPU', 'OPTIMIZATION_CAPABILITIES')
     _capabilities(monkeypatch, bf16=True)
     if has_bf16:
@@ -367,10 +412,9 @@ def test_int8_parts_and_errors(tmp_path, exported, feeds):
     assert dets.shape == (4, 100, 5)
     # 7-bit weights by default (NNCF's overflow fix in every layer: CPUs
     # without VNNI), 8-bit on request: the int8 constants' range.
-    import openvino as ov
 
     def weight_range(path):
-        consts = [op.get_data() for op in ov.Core().read_model(path)
+        consts = [op.get_data() for op in ov_core().read_model(path)
                   .get_ordered_ops() if op.get_type_name() == 'Constant'
                   and op.get_output_element_type(0).get_type_name() == 'i8']
         assert len(consts) == 3
