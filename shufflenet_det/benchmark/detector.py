@@ -12,9 +12,11 @@ stacking the images as float32 RGB and padding with the mean colour is
 part of the timed run, as mmdet's pre-processing is part of PyTorch's) and
 ``onnxruntime-int8`` (that graph quantised to int8, calibrated on the
 benchmark's own images), ``openvino`` (the same graph in OpenVINO on the
-CPU, at the inference precision asked, f32 by default, and read back) and
-``openvino-int8`` (its NNCF int8 IR, the same parts quantised and
-calibrated on the same images as ``onnxruntime-int8``).
+CPU, at the inference precision asked, f32 by default, and read back),
+``openvino-bf16`` (the same graph at bf16, beside f32 in the same run; CPUs
+with AVX-512 BF16 or AMX) and ``openvino-int8`` (its NNCF int8 IR, the
+same parts quantised and calibrated on the same images as
+``onnxruntime-int8``).
 
 Every row has the median and the interquartile range of its timed runs,
 and the 50th and 95th percentiles (``p50_s``, ``p95_s``; the report shows
@@ -38,9 +40,9 @@ from .timing import describe_device, time_interleaved
 BACKENDS = {'pytorch': 'PyTorch', 'pytorch-as-built': 'PyTorch as built',
             'onnxruntime': 'ONNX Runtime',
             'onnxruntime-int8': 'ONNX Runtime int8', 'openvino': 'OpenVINO',
-            'openvino-int8': 'OpenVINO int8'}
+            'openvino-bf16': 'OpenVINO bf16', 'openvino-int8': 'OpenVINO int8'}
 ORT_BACKENDS = ('onnxruntime', 'onnxruntime-int8')
-OV_BACKENDS = ('openvino', 'openvino-int8')
+OV_BACKENDS = ('openvino', 'openvino-bf16', 'openvino-int8')
 #: the percentiles of the timed runs that every row has.
 PERCENTILES = (50, 95)
 
@@ -81,6 +83,8 @@ def check_settings(backends, device, fp16=False, ov_precision='f32'):
             if 'openvino-int8' in backends:
                 require('nncf')
             check_precision(ov_precision)
+            if 'openvino-bf16' in backends:
+                check_precision('bf16')
         except DeployError as e:
             raise BenchmarkError(str(e)) from None
 
@@ -88,7 +92,7 @@ def check_settings(backends, device, fp16=False, ov_precision='f32'):
 def graph_label(kind, graph):
     """A graph backend's name in the report: OpenVINO's with the precision
     its compiled model runs (read back; an int8 IR runs the rest at it)."""
-    if kind == 'openvino':
+    if kind in ('openvino', 'openvino-bf16'):
         return f'OpenVINO {graph.precision}'
     if kind == 'openvino-int8':
         return f'OpenVINO int8 + {graph.precision}'
@@ -100,7 +104,9 @@ def export_graphs(model, images, backends, shape, path, threads,
     """``model`` exported once (:func:`~..deploy.runtime.export_padded`,
     to ``path``) and opened in each graph backend of ``backends``: ``{kind:
     graph}``. Both int8 graphs are calibrated on ``images`` (the same
-    batches)."""
+    batches). ``openvino-bf16`` is the graph compiled at bf16, whatever
+    ``ov_precision`` (the precision of ``openvino`` and of the int8 IR's
+    other layers)."""
     fill = export_padded(model, len(images), shape, path)
     root = osp.splitext(path)[0]
     graphs = {}
@@ -111,6 +117,9 @@ def export_graphs(model, images, backends, shape, path, threads,
                 root + '_int8.onnx', images)
     if set(backends) & set(OV_BACKENDS):
         graphs['openvino'] = OpenVINOGraph(path, threads, fill, ov_precision)
+        if 'openvino-bf16' in backends:
+            graphs['openvino-bf16'] = OpenVINOGraph(path, threads, fill,
+                                                    'bf16')
         if 'openvino-int8' in backends:
             graphs['openvino-int8'] = graphs['openvino'].int8(
                 root + '_int8.xml', images)

@@ -44,6 +44,14 @@ def test_benchmark_both_backends_and_the_peer(tmp_path):
     assert 'speed ratio (ours / peer): ' in proc.stdout
     assert ('x (PyTorch), ' in proc.stdout and 'x (PyTorch as built), ' in
             proc.stdout and 'x (ONNX Runtime)' in proc.stdout)
+    # The CPU flags that int8 and bf16 speed depend on, in the JSON and on
+    # the device line.
+    features = info['environment']['cpu_features']
+    with open('/proc/cpuinfo') as f:
+        flags = f.read().split()
+    for flag in ('avx2', 'avx512_vnni', 'avx512_bf16', 'amx_int8'):
+        assert (flag in features) == (flag in flags), flag
+    assert f'; {" ".join(features)})' in proc.stdout
 
 
 def test_benchmark_int8_and_its_profile(tmp_path):
@@ -141,3 +149,29 @@ def test_benchmark_openvino_bf16_refused_in_one_line():
     assert proc.stderr.strip().splitlines()[-1].startswith(
         'error: bf16 asked, but this CPU'), proc.stderr
     assert 'run with precision f32' in proc.stderr
+
+
+def test_benchmark_openvino_bf16_beside_f32(tmp_path):
+    """--backend openvino openvino-bf16: the same graph at both precisions
+    in one run, each row naming the precision read back; on a CPU without
+    bf16, refused in one line before anything is exported."""
+    pytest.importorskip('openvino')
+    from shufflenet_det.deploy.openvino import ov_core
+    out = tmp_path / 'bench.json'
+    proc = run_tool('tools/analysis/benchmark.py', CONFIG, '--device', 'cpu',
+                    '--shape', '200', '300', '--batch-size', '1', '--iters',
+                    '1', '--warmup', '0', '--threads', '1', '--backend',
+                    'openvino', 'openvino-bf16', '--json', str(out))
+    if 'BF16' not in ov_core().get_property('CPU',
+                                            'OPTIMIZATION_CAPABILITIES'):
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines()[-1].startswith(
+            'error: bf16 asked, but this CPU'), proc.stderr
+        assert not out.exists()
+        return
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())['results']
+    assert [r['backend'] for r in res] == ['openvino', 'openvino-bf16']
+    assert [r['precision'] for r in res] == ['f32', 'bf16']
+    assert res[0]['name'].endswith('(OpenVINO f32)')
+    assert res[1]['name'].endswith('(OpenVINO bf16)')

@@ -8,7 +8,8 @@ included. A benchmark, not a test.
     python tools/analysis/benchmark.py CONFIG --device cpu --peer \
         --backend pytorch onnxruntime
     python tools/analysis/benchmark.py CONFIG --device cpu --threads 2 \
-        --backend onnxruntime onnxruntime-int8 openvino openvino-int8
+        --backend onnxruntime onnxruntime-int8 openvino openvino-bf16 \
+        openvino-int8
     python tools/analysis/benchmark.py CONFIG --device cpu --batch-size 1 \
         --iters 50 --latency --backend pytorch onnxruntime openvino
 
@@ -17,7 +18,9 @@ included. A benchmark, not a test.
 Runtime on the CPU, from the same host images (stacking and padding them
 is part of the timed run, as mmdet's pre-processing is part of PyTorch's);
 ``openvino`` the same graph in OpenVINO at ``--ov-precision`` (f32 by
-default), which the row's name gives as read back. ``onnxruntime-int8``
+default), which the row's name gives as read back; ``openvino-bf16`` the
+same graph at bf16 (CPUs with AVX-512 BF16 or AMX), beside f32 in the same
+run. ``onnxruntime-int8``
 and ``openvino-int8``: that graph in int8 (quantize_onnx.py's parts, both
 calibrated on the benchmark's own images). All in one run, round-robin.
 ``--profile``: each runtime's own per-node profile of its backends (ONNX
@@ -83,8 +86,8 @@ def parse_args(argv=None):
                    choices=list(BACKENDS),
                    help='run our detector in PyTorch (default; BatchNorm '
                    'folded, channels-last on the CPU), in PyTorch as mmdet '
-                   'builds it, in ONNX Runtime or OpenVINO (CPU), fp32 or '
-                   'int8; several: in the same run')
+                   'builds it, in ONNX Runtime or OpenVINO (CPU), fp32, '
+                   'bf16 (OpenVINO) or int8; several: in the same run')
     p.add_argument('--ov-precision', choices=['f32', 'bf16'], default='f32',
                    help='OpenVINO\'s inference precision (default: '
                    '%(default)s; bf16 needs a CPU with bf16)')
