@@ -137,14 +137,17 @@ def test_psroi_order_matters(trained, monkeypatch):
     assert _map(trained) < 0.4
 
 
-def _int8_share(trained, tmp_path, calib_scale=1.0):
-    """The over-fitted model exported, quantised to int8
-    (``shufflenet_det.deploy.quantize``, its default parts, calibrated on
-    the four images, their pixel values times ``calib_scale``) and run
-    beside the fp32 graph on the four images: the fp32 detections with
-    score >= 0.5 (the objects; below, a few weak boxes whose scores int8
-    moves by up to 0.2) and how many of them int8 has too (IoU >= 0.8, same
-    label, score within 0.05: eval_onnx.py's INT8_MATCH)."""
+def _int8_share(trained, tmp_path, calib_scale=1.0, backend='onnxruntime',
+                iou_thr=0.8, score_tol=0.05):
+    """The over-fitted model exported, quantised to int8 (``backend``
+    'onnxruntime': :func:`~shufflenet_det.deploy.quantize.quantize_graph`;
+    'openvino': NNCF's :func:`~shufflenet_det.deploy.openvino.ov_quantize`;
+    their default parts, calibrated on the four images, their pixel values
+    times ``calib_scale``) and run beside the fp32 graph in the same runtime
+    on the four images: the fp32 detections with score >= 0.5 (the objects;
+    below, a few weak boxes whose scores int8 moves by up to 0.2) and how
+    many of them int8 has too (by default IoU >= 0.8, same label, score
+    within 0.05: eval_onnx.py's INT8_MATCH)."""
     import glob
 
     import numpy as np
@@ -164,23 +167,37 @@ def _int8_share(trained, tmp_path, calib_scale=1.0):
     root = cfg.val_dataloader.dataset.data_root
     paths = sorted(glob.glob(osp.join(root, 'train', '*.jpg')))
     images = list(pipeline_images(cfg, paths))
-    fp32, int8 = str(tmp_path / 'fp32.onnx'), str(tmp_path / 'int8.onnx')
+    fp32 = str(tmp_path / 'fp32.onnx')
     model = trained.model.eval()
     export_onnx(model, fp32, (256, 320), dynamic=True)
     fill = config_fill(cfg)
-    calib = [(im.float() * calib_scale).clamp(0, 255).to(im.dtype)
-             for im in images]
-    quantize_graph(fp32, int8, ImageCalibrationReader(calib, fill))
+    calib = ImageCalibrationReader(
+        [(im.float() * calib_scale).clamp(0, 255).to(im.dtype)
+         for im in images], fill)
+    if backend == 'onnxruntime':
+        int8 = str(tmp_path / 'int8.onnx')
+        quantize_graph(fp32, int8, calib)
+        ref_session, session = (ort_session(fp32, threads=1),
+                                ort_session(int8, threads=1))
+    else:
+        from shufflenet_det.benchmark.timing import has_vnni
+        from shufflenet_det.deploy.openvino import ov_compile, ov_quantize
+        int8 = str(tmp_path / 'int8.xml')
+        ov_quantize(fp32, int8, calib)
+        ref_session = ov_compile(fp32, threads=1)
+        # Without VNNI the CPU's int8 kernels lose detections by
+        # themselves (docs/openvino.md): there, run NNCF's numbers as f32.
+        session = ov_compile(int8, threads=1, emulate_int8=not has_vnni())
     # The images' own sizes (none a multiple of 32 in both sides): the
     # graphs pad, mask and clip from img_shape.
     feeds = graph_feeds(images, fill)
     assert any(h % 32 or w % 32 for h, w in feeds['img_shape'])
-    ref, ref_labels = ort_session(fp32, threads=1).run(None, feeds)
-    dets, labels = ort_session(int8, threads=1).run(None, feeds)
+    ref, ref_labels = ref_session.run(None, feeds)
+    dets, labels = session.run(None, feeds)
     confident = ref[..., 4] >= 0.5
     ref = np.where(confident[..., None], ref, 0)
-    report = match_detections(ref, ref_labels, dets, labels, iou_thr=0.8,
-                              score_tol=0.05)
+    report = match_detections(ref, ref_labels, dets, labels,
+                              iou_thr=iou_thr, score_tol=score_tol)
     return report['matched'], report['reference']
 
 
@@ -203,3 +220,35 @@ def test_int8_broken_calibration_fails(trained, tmp_path):
     pytest.importorskip('onnxruntime')
     matched, total = _int8_share(trained, tmp_path, calib_scale=0.5)
     assert matched < 0.85 * total
+
+
+# OpenVINO int8 keeps fewer of these 8 objects within eval_onnx.py's
+# tolerance than ONNX Runtime's (measured 2026-12-04, AVX-512 VNNI VM: 6 of
+# 8 with the CPU's int8 kernels), so its tests match at IoU >= 0.7 and
+# scores within 0.15, where the two calibrations are furthest apart: 7 of 8
+# (int8 kernels and emulated alike) against 4 of 8 at half brightness.
+OV_MATCH = dict(iou_thr=0.7, score_tol=0.15)
+
+
+def test_openvino_int8_keeps_the_detections(trained, tmp_path):
+    """NNCF's int8 IR (``ov_quantize``; run by the CPU's int8 kernels where
+    it has VNNI, emulated in f32 elsewhere) beside OpenVINO f32: measured
+    7 of 8 (2026-12-04, both ways)."""
+    pytest.importorskip('openvino')
+    pytest.importorskip('nncf')
+    matched, total = _int8_share(trained, tmp_path, backend='openvino',
+                                 **OV_MATCH)
+    print(f'OpenVINO int8 vs f32: {matched} of {total} detections '
+          '(score >= 0.5) matched')
+    assert total >= 6
+    assert matched >= 0.75 * total
+
+
+def test_openvino_int8_broken_calibration_fails(trained, tmp_path):
+    """NNCF calibrated on the images at half their brightness: must lose
+    detections (measured: 4 of 8 left, int8 kernels and emulated)."""
+    pytest.importorskip('openvino')
+    pytest.importorskip('nncf')
+    matched, total = _int8_share(trained, tmp_path, calib_scale=0.5,
+                                 backend='openvino', **OV_MATCH)
+    assert matched < 0.75 * total
