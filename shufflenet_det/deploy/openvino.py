@@ -426,7 +426,7 @@ class OpenVINOSession:
     (``dets``, ``labels``), ``get_inputs()``, ``get_outputs()``; inputs
     with a default (``img_shape``) may be left out.
 
-    Given ``static`` (a function of the batch's ``input`` shape that
+    Given ``per_shape`` (a function of the batch's ``input`` shape that
     compiles the model for it), each run uses the model compiled for its
     input's shape (the last :data:`STATIC_SHAPES` kept): what
     :func:`ov_compile` does for int8 graphs of dynamic shape.
@@ -439,7 +439,7 @@ class OpenVINOSession:
         threads (int): the threads it runs on, read back.
     """
 
-    def __init__(self, compiled, defaults=None, static=None):
+    def __init__(self, compiled, defaults=None, per_shape=None):
         self.compiled = compiled
         self.defaults = dict(defaults or {})
         self.request = compiled.create_infer_request()
@@ -449,7 +449,7 @@ class OpenVINOSession:
         self._inputs = [_Port(p) for p in compiled.inputs]
         self._outputs = [_Port(p) for p in compiled.outputs
                          if not p.get_any_name().startswith(KEEP_F32_MARK)]
-        self._static = static
+        self._per_shape = per_shape
         self._by_shape = {}
 
     def _for_shape(self, shape):
@@ -458,7 +458,7 @@ class OpenVINOSession:
         if shape not in self._by_shape:
             if len(self._by_shape) >= STATIC_SHAPES:
                 self._by_shape.pop(next(iter(self._by_shape)))
-            compiled = self._static(shape)
+            compiled = self._per_shape(shape)
             self._by_shape[shape] = (compiled, compiled.create_infer_request())
         self.compiled, self.request = self._by_shape[shape]
 
@@ -474,7 +474,7 @@ class OpenVINOSession:
         if unknown:
             raise DeployError(f'the graph has no input {sorted(unknown)}: '
                               f'its inputs are {[p.name for p in self._inputs]}')
-        if self._static is not None:
+        if self._per_shape is not None:
             self._for_shape(tuple(np.shape(feeds['input'])))
         result = self.request.infer(feeds)
         names = output_names or [p.name for p in self._outputs]
