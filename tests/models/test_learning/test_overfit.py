@@ -184,8 +184,10 @@ def _int8_share(trained, tmp_path, calib_scale=1.0, backend='onnxruntime'):
         int8 = str(tmp_path / 'int8.xml')
         ov_quantize(fp32, int8, calib)
         ref_session = ov_compile(fp32, threads=1)
-        # Without VNNI the CPU's int8 kernels lose detections by
-        # themselves (docs/openvino.md): there, run NNCF's numbers as f32.
+        # Without VNNI the CPU's int8 kernels lost detections by
+        # themselves on the AVX2 VM (docs/openvino.md; measured before
+        # ov_compile compiled int8 graphs per shape, not since): there,
+        # run NNCF's numbers as f32.
         session = ov_compile(int8, threads=1, emulate_int8=not has_vnni())
     # The images' own sizes (none a multiple of 32 in both sides): the
     # graphs pad, mask and clip from img_shape.
